@@ -1,0 +1,126 @@
+"""Store: the only code that opens the database file, one transaction at a time."""
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import duckdb
+import pytest
+from helpers.backbone_procs import follow, spawn
+
+from engine.migrations import MIGRATIONS
+from engine.store import Store, StoreBusy
+
+MIGRATION_NAMES = [m.__name__ for m in MIGRATIONS]
+
+
+def test_migrations_are_applied_once_and_recorded(store, db_path):
+    assert store.query("SELECT name FROM _migrations ORDER BY name") == [(n,) for n in sorted(MIGRATION_NAMES)]
+    again = Store(db_path)
+    assert again.migrate() == []
+    assert store.query("SELECT count(*) FROM _migrations")[0][0] == len(MIGRATIONS)
+
+
+def test_two_processes_opening_a_fresh_file_at_once_both_succeed(tmp_path, db_path):
+    go = tmp_path / "go"
+    procs = [spawn("migrate", db_path, "--go", go) for _ in range(2)]
+    outputs = [follow(p) for p in procs]
+    go.touch()
+    codes = [p.wait(timeout=60) for p in procs]
+    assert codes == [0, 0]
+    applied = sorted((out[-1]["applied"] for out in outputs), key=len)
+    assert applied == [[], MIGRATION_NAMES]  # one applied everything, the other found it done
+    assert all("controls" in out[-1]["tables"] for out in outputs)
+    names = Store(db_path).query("SELECT name, count(*) FROM _migrations GROUP BY name ORDER BY name")
+    assert names == [(n, 1) for n in sorted(MIGRATION_NAMES)]
+
+
+def test_write_then_read_round_trip(store):
+    with store.write() as con:
+        con.execute("INSERT INTO controls (session_id, command, arg) VALUES ('s-1', 'speed', 'fast')")
+    with store.read() as con:
+        assert con.execute("SELECT session_id, command, arg FROM controls").fetchall() == [("s-1", "speed", "fast")]
+
+
+def test_a_transaction_that_raises_is_rolled_back(store):
+    with pytest.raises(ZeroDivisionError):
+        with store.write() as con:
+            con.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'pause')")
+            1 / 0
+    assert store.query("SELECT count(*) FROM controls")[0][0] == 0
+    store.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'resume')")  # still usable
+    assert store.query("SELECT command FROM controls") == [("resume",)]
+
+
+def test_the_file_is_released_after_each_transaction(store, db_path):
+    store.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'pause')")
+    con = duckdb.connect(str(db_path))  # a user's own session: would fail if Store still held the file
+    assert con.execute("SELECT count(*) FROM controls").fetchone()[0] == 1
+    con.close()
+    assert not db_path.with_name(db_path.name + ".wal").exists()
+
+
+def test_a_held_file_raises_store_busy_naming_the_holder(store, db_path, wait_until):
+    holder = spawn("hold", db_path, stdin=subprocess.PIPE)
+    lines = follow(holder)
+    try:
+        pid = wait_until(lambda: lines and lines[0]["locked"], message="the holder to lock the file")
+        started = time.monotonic()
+        with pytest.raises(StoreBusy) as caught:
+            with Store(db_path, lock_timeout=0.5).write():
+                pass
+        waited = time.monotonic() - started
+    finally:
+        holder.stdin.close()  # releases the lock and ends the holder
+        holder.wait(timeout=30)
+    assert 0.5 <= waited < 3
+    assert caught.value.holder_pid == pid
+    message = str(caught.value)
+    assert f"PID {pid}" in message and str(db_path) in message
+    assert "close long-running DuckDB sessions" in message and "--lock-timeout" in message
+
+
+def test_a_write_waits_for_the_holder_to_release(store, db_path, wait_until):
+    holder = spawn("hold", db_path, "--release-after", 0.5)
+    lines = follow(holder)
+    wait_until(lambda: lines, message="the holder to lock the file")
+    patient = Store(db_path, lock_timeout=5)
+    patient.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'pause')")
+    assert holder.wait(timeout=30) == 0
+    assert lines[-1]["released"]  # the write only got through because the holder let go
+    assert patient.stats["attach_retries"] > 0
+    assert store.query("SELECT count(*) FROM controls")[0][0] == 1
+
+
+def test_threads_sharing_one_store_lose_nothing(store):
+    per_thread, errors = 25, []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(per_thread):
+                store.execute("INSERT INTO controls (session_id, command, arg) VALUES (?, 'speed', ?)",
+                              [f"t{n}", str(i)])
+                with store.read() as con:
+                    mine = con.execute("SELECT count(*) FROM controls WHERE session_id = ?", [f"t{n}"]).fetchone()[0]
+                assert mine == i + 1
+        except BaseException as exc:  # surfaced below: an assert in a thread would be lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    count, distinct = store.query("SELECT count(*), count(DISTINCT control_id) FROM controls")[0]
+    assert count == distinct == 8 * per_thread
+
+
+def test_a_users_plain_insert_gets_the_defaults(store, db_path):
+    con = duckdb.connect(str(db_path))
+    con.execute("INSERT INTO controls(session_id, command) VALUES ('s-1', 'pause')")
+    con.execute("INSERT INTO controls(session_id, command) VALUES ('s-1', 'resume')")
+    con.close()
+    rows = store.query("SELECT control_id, created_at IS NOT NULL, applied_at FROM controls ORDER BY control_id")
+    assert rows == [(1, True, None), (2, True, None)]
