@@ -1,0 +1,115 @@
+"""What the console writes, stamped with the operator's name.
+
+Thin wrappers over engine/commands.py (and engine/templates.py) so every row
+the console appends carries who asked and ``source='console'``, and a missing
+operator name is refused with a message the page can show as is.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .commands import SPEEDS, CommandError, request_control, request_decision, submit_job
+from .store import Store
+
+__all__ = [
+    "PROVIDERS", "require_operator", "send_control", "decide", "approve_selected", "save_prompt_edits",
+    "build_job_spec", "queue_job", "save_template", "activate_template_version",
+]
+
+PROVIDERS = ("standin", "openrouter")
+
+
+def require_operator(operator: str | None) -> str:
+    name = (operator or "").strip()
+    if not name:
+        raise CommandError("Enter your operator name in the sidebar first: every row the console writes records who asked.")
+    return name
+
+
+def send_control(store: Store, command: str, *, operator: str, session_id: str | None,
+                 arg: str | None = None, item_id: str | None = None) -> int:
+    """Pause / resume / skip / abort / speed for one session; returns the control_id."""
+    return request_control(store, command, session_id=session_id, item_id=item_id, arg=arg,
+                           requested_by=require_operator(operator), source="console")
+
+
+def decide(store: Store, action: str, *, operator: str, batch_id: str, item_ids: Sequence[str] | None = None,
+           modifications: dict[str, str] | None = None, comment: str | None = None) -> int:
+    return request_decision(store, action, batch_id=batch_id, item_ids=list(item_ids) if item_ids is not None else None,
+                            modifications=modifications, comment=(comment or "").strip() or None,
+                            decided_by=require_operator(operator))
+
+
+def approve_selected(store: Store, *, operator: str, batch_id: str, checked_item_ids: Sequence[str],
+                     comment: str | None = None) -> int:
+    """Approve the checked items of a batch; the engine rejects the rest (approve_items)."""
+    if not checked_item_ids:
+        raise CommandError("Tick the approve box of at least one item, or use Reject.")
+    return decide(store, "approve_items", operator=operator, batch_id=batch_id, item_ids=checked_item_ids,
+                  comment=comment)
+
+
+def save_prompt_edits(store: Store, *, operator: str, batch_id: str, original: dict[str, str | None],
+                      edited: dict[str, str | None], comment: str | None = None) -> int:
+    """A modify_batch decision holding only the prompts that actually changed."""
+    changes = {item_id: (prompt or "").strip() for item_id, prompt in edited.items()
+               if (prompt or "").strip() and (prompt or "").strip() != (original.get(item_id) or "").strip()}
+    if not changes:
+        raise CommandError("No prompt was changed: edit a prompt in the table, then Save edits.")
+    return decide(store, "modify_batch", operator=operator, batch_id=batch_id, item_ids=sorted(changes),
+                  modifications=changes, comment=comment)
+
+
+def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = None, limit: int | None = None,
+                   test: bool = True, test_type: str | None = None, provider: str = "standin",
+                   speed: str = "normal", concurrency: int | None = None, budget_usd: float | None = None,
+                   approval_enabled: bool = False, approval_threshold: int = 10, approval_timeout_s: float = 300.0,
+                   cost_threshold_usd: float = 5.0, batch_size: int | None = None,
+                   latency_scale: float | None = None, faults: str | None = None) -> dict[str, Any]:
+    """The job spec the daemon reads (see engine/jobs.py); validates what a form can get wrong."""
+    if provider not in PROVIDERS:
+        raise CommandError(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    if speed not in SPEEDS:
+        raise CommandError(f"speed must be one of {', '.join(SPEEDS)}, got {speed!r}")
+    if budget_usd is not None and budget_usd <= 0:
+        raise CommandError("budget must be positive, or left empty for no budget")
+    for name, value in (("limit", limit), ("concurrency", concurrency), ("batch size", batch_size)):
+        if value is not None and value < 1:
+            raise CommandError(f"{name} must be at least 1, or left empty")
+    return {
+        "catalog": catalog or None,
+        "types": [t for t in (types or []) if t] or None,
+        "limit": limit,
+        "test": bool(test),
+        "test_type": (test_type or None) if test else None,
+        "provider": provider,
+        "speed": speed,
+        "concurrency": concurrency,
+        "budget_usd": budget_usd,
+        "approval": {"enabled": bool(approval_enabled), "threshold": int(approval_threshold),
+                     "timeout_s": float(approval_timeout_s), "cost_threshold_usd": float(cost_threshold_usd),
+                     "batch_size": batch_size},
+        "latency_scale": latency_scale,
+        "faults": faults or None,
+    }
+
+
+def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
+    return submit_job(store, spec, requested_by=require_operator(operator))
+
+
+def save_template(store: Store, body: dict, *, operator: str, comment: str | None, activate: bool = False) -> int:
+    """A new template version by the operator; returns its number."""
+    from .templates import save_template_version  # noqa: PLC0415 (written alongside; only this page needs it)
+
+    if not (comment or "").strip():
+        raise CommandError("Say in a comment what this version changes.")
+    return save_template_version(store, body, author=require_operator(operator), comment=comment.strip(),
+                                 activate=activate)
+
+
+def activate_template_version(store: Store, version: int, *, operator: str) -> None:
+    from .templates import activate_template  # noqa: PLC0415
+
+    require_operator(operator)
+    activate_template(store, version)
