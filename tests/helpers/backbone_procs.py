@@ -151,7 +151,7 @@ def _summary(proc: subprocess.Popen, timeout: float) -> dict:
 
 
 async def _write(store: Store, *, rate: float, duration: float, tick: float, mix: EventMix,
-                 applier: ControlApplier) -> dict:
+                 applier: ControlApplier, others: list[subprocess.Popen]) -> dict:
     bus = Bus()
     ticker = Ticker(store, bus, Projector(), interval=tick, handlers=[applier],
                     keep_lag_samples=int(rate * (duration + 5)) + 1000)
@@ -168,6 +168,9 @@ async def _write(store: Store, *, rate: float, duration: float, tick: float, mix
             emitted += due
         await asyncio.sleep(0.002)
     emit_seconds = time.monotonic() - started
+    give_up = time.monotonic() + 60
+    while any(p.poll() is None for p in others) and time.monotonic() < give_up:
+        await asyncio.sleep(0.05)  # keep ticking: the others' last control rows are applied as usual
     stop.set()
     await ticking
     total_seconds = time.monotonic() - started
@@ -186,19 +189,15 @@ def run_contention(path: Path, *, duration: float = 5.0, rate: float = 2000.0, t
     path = Path(path)
     store = Store(path)
     store.migrate()
-    others_for = duration + 0.5
-    reader_procs = [spawn("reader", path, "--interval", read_interval, "--duration", others_for)
+    reader_procs = [spawn("reader", path, "--interval", read_interval, "--duration", duration)
                     for _ in range(readers)]
-    inserter = spawn("controls", path, "--interval", control_interval, "--duration", others_for)
+    inserter = spawn("controls", path, "--interval", control_interval, "--duration", duration)
     applier = ControlApplier()
     try:
         writer = asyncio.run(_write(store, rate=rate, duration=duration, tick=tick, mix=EventMix(),
-                                    applier=applier))
-        reader_results = [_summary(p, timeout=others_for + 30) for p in reader_procs]
-        inserter_result = _summary(inserter, timeout=others_for + 30)
-        # rows inserted after the writer's last tick: apply them now, as the next tick would
-        with store.write() as con:
-            applier.on_tick(con)
+                                    applier=applier, others=[*reader_procs, inserter]))
+        reader_results = [_summary(p, timeout=30) for p in reader_procs]
+        inserter_result = _summary(inserter, timeout=30)
         unapplied = store.query("SELECT count(*) FROM controls WHERE applied_at IS NULL")[0][0]
         return {"writer": writer, "readers": reader_results, "inserter": inserter_result,
                 "control_latency": applier.seen_latency, "controls_unapplied": unapplied,
