@@ -112,3 +112,109 @@ def main(argv=None):
 
 
 # Commands defined in other modules register themselves below this line.
+
+
+# --- prompt templates and the asset catalog (engine/templates.py, engine/catalog.py) -----------
+@cli.group()
+def templates():
+    """List, show, activate and save prompt template versions.
+
+    \b
+    Examples:
+      assetgen templates list
+      assetgen templates show 3 --diff 2
+      assetgen templates save edited.json --comment "warmer palette" --activate
+    """
+
+
+def _template_call(fn, *args, **kwargs):
+    from .templates import TemplateError  # noqa: PLC0415
+
+    try:
+        return fn(*args, **kwargs)
+    except (TemplateError, StoreBusy) as exc:
+        raise click.ClickException(str(exc))
+
+
+@templates.command("list")
+@pass_ctx
+def templates_list(ctx: Context):
+    """Every template version, newest first; * marks the active one."""
+    from .templates import ensure_default_template, list_template_versions  # noqa: PLC0415
+
+    _template_call(ensure_default_template, ctx.store)
+    for v in _template_call(list_template_versions, ctx.store):
+        when = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else ""
+        click.echo(f"{'*' if v.active else ' '} v{v.version:<4} {when:16}  {v.author or '-':12}  {v.comment or ''}")
+
+
+@templates.command("show")
+@click.argument("version", type=int, required=False)
+@click.option("--diff", "against", type=int, help="Show a unified diff from version AGAINST instead of the body.")
+@pass_ctx
+def templates_show(ctx: Context, version: int | None, against: int | None):
+    """Print a version's body as JSON (default: the active version)."""
+    from .templates import active_template, diff_template_versions, get_template_version  # noqa: PLC0415
+
+    shown = (_template_call(get_template_version, ctx.store, version) if version is not None
+             else _template_call(active_template, ctx.store))
+    if against is not None:
+        base = _template_call(get_template_version, ctx.store, against)
+        click.echo(diff_template_versions(base, shown) or f"v{against} and v{shown.version} are identical")
+    else:
+        click.echo(json.dumps(shown.body, indent=2, ensure_ascii=False))
+
+
+@templates.command("activate")
+@click.argument("version", type=int)
+@pass_ctx
+def templates_activate(ctx: Context, version: int):
+    """Make VERSION the template new briefs use."""
+    from .templates import activate_template  # noqa: PLC0415
+
+    _template_call(activate_template, ctx.store, version)
+    click.echo(f"template v{version} is active")
+
+
+@templates.command("save")
+@click.argument("body_file", type=click.File("r"))
+@click.option("--comment", required=True, help="What this version changes.")
+@click.option("--author", envvar="USER", default="cli", show_default=True)
+@click.option("--activate", is_flag=True, help="Make the new version active at once.")
+@pass_ctx
+def templates_save(ctx: Context, body_file, comment: str, author: str, activate: bool):
+    """Store the JSON body in BODY_FILE ('-' for stdin) as a new version."""
+    from .templates import save_template_version  # noqa: PLC0415
+
+    try:
+        body = json.load(body_file)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{body_file.name}: not valid JSON: {exc}")
+    version = _template_call(save_template_version, ctx.store, body, author=author, comment=comment,
+                             activate=activate)
+    click.echo(f"saved template v{version}{' (active)' if activate else ''}")
+
+
+@cli.command("catalog")
+@click.option("--path", "catalog_path", type=click.Path(dir_okay=False), help="Catalog TOML (default: the shipped one).")
+@click.option("--type", "types", multiple=True, help="Only this asset type (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def catalog_cmd(catalog_path, types, fmt):
+    """List the catalog's assets by type (and check the file: errors name asset and field)."""
+    from .catalog import CatalogError, load_catalog  # noqa: PLC0415
+
+    try:
+        catalog = load_catalog(catalog_path)
+        assets = catalog.select(types=list(types) or None)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps([a.to_dict() for a in assets], indent=2))
+        return
+    click.echo(f"{catalog.name} (v{catalog.version}): {len(assets)} of {len(catalog.assets)} assets")
+    for type_name in catalog.types:
+        chosen = [a for a in assets if a.type == type_name]
+        if chosen:
+            click.echo(f"\n{type_name} ({len(chosen)})")
+            for a in chosen:
+                click.echo(f"  {a.id:32} {a.tier:10} {a.aspect_ratio:5} {a.theme:14} {a.title}")
