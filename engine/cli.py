@@ -57,6 +57,9 @@ def cli(ctx: click.Context, data_dir, db, lock_timeout, verbose):
     """
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not verbose:  # per-request lines from libraries drown the progress display
+        for noisy in ("httpx", "httpcore", "websockets", "websockets.server"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = Context(load_settings(data_dir=data_dir, db=db), lock_timeout)
 
 
@@ -218,3 +221,28 @@ def catalog_cmd(catalog_path, types, fmt):
             click.echo(f"\n{type_name} ({len(chosen)})")
             for a in chosen:
                 click.echo(f"  {a.id:32} {a.tier:10} {a.aspect_ratio:5} {a.theme:14} {a.title}")
+
+
+@cli.command()
+@click.option("--session", "session_id", help="Show only this session.")
+@click.option("--since", "since_seq", type=int, help="Replay events after this seq first.")
+@click.option("--events", is_flag=True, help="Also show a tail of events.")
+@click.option("--ws-url", help="Engine websockets URL. Default from settings (ws://127.0.0.1:4501).")
+@pass_ctx
+def watch(ctx: Context, session_id, since_seq, events, ws_url):
+    """Live view of running sessions in the terminal (Ctrl-C to quit).
+
+    Reconnects by itself after a disconnect and resumes where it stopped.
+
+    \b
+    Examples:
+      assetgen watch
+      assetgen watch --session s-20260101-abc --events
+    """
+    from .watch import WatchError, run_watch  # noqa: PLC0415
+
+    try:
+        run_watch(ctx.settings, session_id=session_id, since_seq=since_seq, events=events, ws_url=ws_url)
+    except WatchError as exc:
+        raise click.ClickException(str(exc))
+from . import cli_run  # noqa: E402,F401  (registers run, serve, up, submit, control, speed, approve, reject, estimate)

@@ -1,0 +1,220 @@
+"""The engine process: bus, ticker, websockets server and the sessions it runs.
+
+One engine per data directory (an OS lock on ``<data-dir>/engine.lock``), since
+it alone assigns event seqs. ``assetgen run`` starts one for a single session;
+``assetgen serve`` keeps one running and takes jobs.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from . import events as ev
+from .bus import Bus
+from .config import Settings, ensure_ws_token
+from .projection import Projector
+from .store import Store
+from .ticker import Ticker
+
+__all__ = ["Engine", "EngineBusy", "new_session_id", "engine_lock_holder"]
+
+log = logging.getLogger(__name__)
+_ACTIVE = ("running", "paused", "awaiting_approval", "aborting")
+
+
+class EngineBusy(RuntimeError):
+    """Another engine already runs on this data directory."""
+
+
+def new_session_id() -> str:
+    return f"s{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def engine_lock_holder(settings: Settings) -> int | None:
+    """The PID of the engine running on this data directory, or None."""
+    path = settings.engine_lock_path
+    if not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            return int(Path(path).read_text().strip() or 0) or -1
+        except (OSError, ValueError):
+            return -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, lock_timeout: float = 10.0, serve_websockets: bool = True,
+                 ws_port: int | None = None, client_factory: Callable | None = None, keep_lag_samples: int = 0):
+        self.settings = settings
+        self.lock_timeout = lock_timeout
+        self.serve_websockets = serve_websockets
+        self.ws_port = settings.ws_port if ws_port is None else ws_port
+        self.client_factory = client_factory
+        self.keep_lag_samples = keep_lag_samples
+        self.runs: dict[str, Any] = {}
+        self.ws = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._lock_fd: int | None = None
+        self._stop = asyncio.Event()
+        self._ticker_task: asyncio.Task | None = None
+        self.started_at = datetime.now(timezone.utc)
+        self.interrupted_at_start: list[str] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> "Engine":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._acquire_lock()
+        self.store = Store(self.settings.db_path, lock_timeout=self.lock_timeout)
+        await asyncio.to_thread(self.store.migrate)
+        last_seq = (await asyncio.to_thread(self.store.query, "SELECT coalesce(max(seq), 0) FROM events"))[0][0]
+        self.bus = Bus(start_seq=int(last_seq))
+        self.projector = Projector()
+        from .approval import DecisionHandler
+        from .controls import ControlHandler
+
+        self.ticker = Ticker(self.store, self.bus, self.projector, interval=self.settings.tick_seconds,
+                             handlers=[ControlHandler(self), DecisionHandler(self)],
+                             keep_lag_samples=self.keep_lag_samples)
+        await asyncio.to_thread(self._mark_interrupted)
+        self._ticker_task = asyncio.create_task(self.ticker.run(self._stop), name="ticker")
+        if self.serve_websockets:
+            from .ws import WsServer
+
+            self.ws = WsServer(bus=self.bus, store=self.store, token=ensure_ws_token(self.settings),
+                               host=self.settings.ws_host, port=self.ws_port,
+                               console_port=self.settings.console_port, snapshot=self.snapshot)
+            try:
+                await self.ws.start()
+            except OSError as exc:  # the port is taken: the console still follows through the database
+                log.warning("websockets server not started on %s:%s (%s)", self.settings.ws_host, self.ws_port, exc)
+                self.ws = None
+
+    async def stop(self) -> None:
+        for run in list(self.runs.values()):
+            for task in run.tasks.values():
+                task.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+        self._stop.set()
+        if self._ticker_task is not None:
+            await self._ticker_task
+        self._release_lock()
+
+    def _acquire_lock(self) -> None:
+        path = self.settings.engine_lock_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = engine_lock_holder(self.settings)
+            raise EngineBusy(
+                f"an engine (PID {holder}) already runs on {self.settings.data_dir}: submit work to it with "
+                "`assetgen submit …`, or stop it first.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _mark_interrupted(self) -> None:
+        """Sessions a dead engine left open are `interrupted` until resumed; stale rows are closed."""
+        with self.store.write() as con:
+            rows = con.execute(f"SELECT * FROM sessions WHERE status IN {_ACTIVE}").df()
+            con.execute("UPDATE api_calls SET status = 'interrupted' WHERE status = 'in_flight'")
+            con.execute("UPDATE controls SET applied_at = now(), result = 'ignored: no engine was running "
+                        "when it was requested' WHERE applied_at IS NULL")
+        records = rows.to_dict("records")
+        self.interrupted_at_start = [row["session_id"] for row in records]
+        self.projector.load("sessions", records)
+        for row in records:
+            self.bus.emit(ev.SessionStatus(session_id=row["session_id"], status="interrupted",
+                                           previous=row["status"], reason="the engine running it stopped"))
+        if records:
+            self.ticker.flush()
+            for row in records:
+                self.projector.forget_session(row["session_id"])
+
+    # -- what tick handlers and the websockets server ask ------------------------------------
+    def call_on_loop(self, fn: Callable, *args) -> Any:
+        """Run ``fn(*args)`` on the engine's loop from the ticker thread and return its result."""
+        async def call():
+            return fn(*args)
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
+
+    def register_run(self, run) -> None:
+        self.runs[run.session_id] = run
+
+    def unregister_run(self, run) -> None:
+        self.runs.pop(run.session_id, None)
+
+    def session_is_active(self, session_id: str) -> bool:
+        return session_id in self.runs
+
+    def find_gate(self, batch_id: str):
+        for run in list(self.runs.values()):
+            gate = run.gates.get(batch_id)
+            if gate is not None:
+                return gate
+        return None
+
+    def snapshot(self) -> list[dict]:
+        rows = self.store.query_dicts("SELECT * FROM sessions ORDER BY created_at DESC LIMIT 50")
+        live = {s["session_id"]: s for s in self.projector.sessions()}
+        out = []
+        for row in rows:
+            row.update(live.pop(row["session_id"], {}))
+            out.append(row)
+        out = list(live.values()) + out
+        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in out]
+
+    # -- sessions -----------------------------------------------------------------------------
+    async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False):
+        """Run one session to its end; returns the SessionRun."""
+        from .sessions import prepare_run
+
+        run = await prepare_run(self, spec, session_id=session_id or new_session_id(), resume=resume)
+        try:
+            await run.run()
+        finally:
+            await run.client.aclose()
+            await self.flush()
+            self.projector.forget_session(run.session_id)
+        return run
+
+    async def flush(self) -> None:
+        """Commit everything emitted so far (used at the end of a session and on shutdown)."""
+        await self.ticker.drain()
+
+    def wait_seconds_since(self, started: float) -> float:
+        return time.monotonic() - started

@@ -1,0 +1,108 @@
+"""Saving a PNG with its provenance.
+
+Two text chunks go into the file: ``parameters`` in AUTOMATIC1111's format
+(prompt, then ``Model: …, Seed: …, Size: WxH, Cost: …``), which many tools read,
+and ``provenance``, a JSON record of how the image came to be. Chunks are
+inserted into the provider's PNG byte stream as-is (no re-encoding), and the
+file is written atomically so a crash never leaves half an image.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SavedImage", "asset_path", "save_png", "read_provenance", "png_size", "safe_name"]
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    path: Path
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+
+
+def safe_name(text: str) -> str:
+    cleaned = _SAFE.sub("-", text).strip(".-")
+    return cleaned[:120] or "asset"
+
+
+def asset_path(assets_dir: Path, session_id: str, asset_id: str) -> Path:
+    return Path(assets_dir) / safe_name(session_id) / f"{safe_name(asset_id)}.png"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG image")
+    return struct.unpack(">II", data[16:24])
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _itxt(keyword: str, text: str) -> bytes:
+    # iTXt: keyword, NUL, compression flag, method, language tag NUL, translated keyword NUL, UTF-8 text
+    return _chunk(b"iTXt", keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
+
+
+def parameters_text(prompt: str, *, model: str, seed: int, width: int, height: int, cost_usd: float) -> str:
+    return f"{prompt}\nModel: {model}, Seed: {seed}, Size: {width}x{height}, Cost: ${cost_usd:.6f}"
+
+
+def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str, Any]) -> SavedImage:
+    width, height = png_size(image)
+    ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR header, IHDR body, CRC
+    chunks = _itxt("parameters", parameters) + _itxt("provenance", json.dumps(provenance, default=str))
+    data = image[:ihdr_end] + chunks + image[ihdr_end:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".png.part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return SavedImage(path=path, width=width, height=height, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+
+def read_text_chunks(path: Path) -> dict[str, str]:
+    data = Path(path).read_bytes()
+    if not data.startswith(_PNG_SIGNATURE):
+        raise ValueError(f"{path} is not a PNG")
+    out, pos = {}, 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"iTXt":
+            keyword, _, rest = body.partition(b"\x00")
+            # skip compression flag, method, language tag and translated keyword
+            rest = rest[2:]
+            _, _, rest = rest.partition(b"\x00")
+            _, _, text = rest.partition(b"\x00")
+            out[keyword.decode("latin-1")] = text.decode("utf-8")
+        elif kind == b"tEXt":
+            keyword, _, text = body.partition(b"\x00")
+            out[keyword.decode("latin-1")] = text.decode("latin-1")
+        elif kind == b"IDAT" or kind == b"IEND":
+            break
+        pos += 12 + length
+    return out
+
+
+def read_provenance(path: Path) -> dict[str, Any] | None:
+    try:
+        text = read_text_chunks(path).get("provenance")
+        return json.loads(text) if text else None
+    except (OSError, ValueError):
+        return None
