@@ -1,0 +1,169 @@
+"""What every console page shares: the store, the live feed, the operator, colours and guards.
+
+Pages stay thin: they arrange widgets around engine/queries*.py and
+engine/console_actions.py. This module is the only page-layer code that holds
+process-wide objects (``st.cache_resource``), and those are thread-safe.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from typing import Any, Callable, Iterator
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from engine.commands import CommandError
+from engine.config import Settings, load_settings
+from engine.feed import Feed
+from engine.queries import engine_status
+from engine.store import Store, StoreBusy
+
+__all__ = [
+    "STAGE_COLORS", "settings", "store", "feed", "operator", "render_sidebar", "guard", "run_action",
+    "engine_banner", "model_color", "color_scale", "money", "simulated_badge", "fmt_duration", "short_model",
+]
+
+# The console's read lock wait: short, so a page never hangs; the guard says "busy" and retries.
+CONSOLE_LOCK_TIMEOUT_S = 3.0
+BUSY_RETRIES = 10
+
+STAGE_COLORS = {
+    "discovery": "#5B8FF9", "prompt": "#9270CA", "model": "#F6BD16", "approval": "#E8684A",
+    "image": "#5AD8A6", "save": "#269A99", "done": "#7F8C8D", "pending": "#C0C4CC",
+}
+_MODEL_PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#EDC948", "#B07AA1", "#FF9DA7",
+                  "#9C755F", "#BAB0AC")
+
+
+def settings() -> Settings:
+    """Read per run, not cached: tests point the app at a tmp database through the environment."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(db_path: str) -> Store:
+    return Store(db_path, lock_timeout=CONSOLE_LOCK_TIMEOUT_S)
+
+
+@st.cache_resource(show_spinner=False)
+def _feed(db_path: str) -> Feed:
+    return Feed(_store(db_path))
+
+
+def store() -> Store:
+    """One Store per database per console process (it serialises its own transactions)."""
+    return _store(str(settings().db_path))
+
+
+def feed() -> Feed:
+    """The process-wide live feed: every tab's live panel reads this one tail of the event log."""
+    return _feed(str(settings().db_path))
+
+
+def operator() -> str:
+    return (st.session_state.get("operator") or "").strip()
+
+
+def render_sidebar() -> None:
+    """Each page calls this first. The operator name is copied to a plain session key because Streamlit
+    drops a widget's state on any run that does not draw it (a page switch, or AppTest, which reruns
+    only the page script); the plain key survives and seeds the widget again."""
+    if "operator" not in st.session_state and st.session_state.get("_operator"):
+        st.session_state["operator"] = st.session_state["_operator"]
+    with st.sidebar:
+        st.text_input("Operator", key="operator", placeholder="your name",
+                      help="Recorded on every control, decision, job and template version you write.")
+        st.session_state["_operator"] = st.session_state.get("operator", "")
+        if not operator():
+            st.caption(":orange[Enter your name to steer sessions and approve batches.]")
+        cfg = settings()
+        st.caption(f"Database `{cfg.db_path}`")
+
+
+@contextlib.contextmanager
+def guard(*, retry: bool = True) -> Iterator[None]:
+    """Turn a busy database into a message and a retry instead of a traceback.
+
+    ``retry=False`` inside fragments: their own timer is the retry.
+    """
+    try:
+        yield
+    except StoreBusy as exc:
+        attempts = st.session_state.get("_busy_attempts", 0) + 1
+        st.session_state["_busy_attempts"] = attempts
+        st.warning(f"The database is busy, retrying… ({exc})", icon=":material/hourglass_top:")
+        if retry and attempts <= BUSY_RETRIES:
+            time.sleep(1.0)
+            st.rerun()
+        st.button("Retry now", key=f"busy_retry_{attempts}")
+        st.stop()
+    else:
+        st.session_state["_busy_attempts"] = 0
+
+
+def run_action(action: Callable[[], Any], *, done: Callable[[Any], str]) -> Any:
+    """Run one console write; show what happened (or what to fix) and return its result, or None."""
+    try:
+        result = action()
+    except CommandError as exc:
+        st.error(str(exc), icon=":material/block:")
+        return None
+    except StoreBusy as exc:
+        st.warning(f"Not written: the database stayed busy. Try again. ({exc})", icon=":material/hourglass_top:")
+        return None
+    message = done(result)
+    st.session_state["_last_action"] = message
+    st.toast(message, icon=":material/check_circle:")
+    return result
+
+
+def engine_banner(db: Store) -> dict:
+    """Say how to start an engine when none is running; returns the status."""
+    status = engine_status(db, settings().engine_lock_path)
+    if not status["running"]:
+        st.info("No engine is running, so nothing will be applied. Start one with `assetgen serve` "
+                "(the daemon that runs queued jobs) or `assetgen up` (engine and console together).",
+                icon=":material/power_off:")
+    return status
+
+
+def model_color(model: str) -> str:
+    """A model keeps its colour on every page and across runs (hash of its name, not its rank)."""
+    digest = hashlib.sha1(model.encode()).digest()
+    return _MODEL_PALETTE[digest[0] % len(_MODEL_PALETTE)]
+
+
+def color_scale(values, *, kind: str = "model") -> alt.Scale:
+    domain = sorted({str(v) for v in values if v is not None and not pd.isna(v)})
+    colors = [STAGE_COLORS.get(v, "#999999") if kind == "stage" else model_color(v) for v in domain]
+    return alt.Scale(domain=domain, range=colors)
+
+
+def short_model(model: str | None) -> str:
+    return (model or "—").split("/")[-1]
+
+
+def money(value: float | None, *, simulated: bool = False, digits: int = 4) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    text = f"${value:,.{digits}f}"
+    return f"{text} (SIMULATED)" if simulated else text
+
+
+def simulated_badge(simulated: bool) -> str:
+    """Markdown for the mark every simulated cost carries."""
+    return ":orange-badge[:material/science: SIMULATED]" if simulated else ":green-badge[:material/paid: REAL]"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or pd.isna(seconds):
+        return "—"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
