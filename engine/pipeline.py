@@ -8,6 +8,7 @@ item, abort cancels them all; each item ends exactly once with
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import zlib
@@ -22,7 +23,7 @@ from .competition import Proposal, compete
 from .limiter import Limiter
 from .pricing import estimate_tokens
 from .providers.openrouter import ModerationError
-from .save import asset_path, parameters_text, read_provenance, save_png
+from .save import asset_path, parameters_text, png_size, read_provenance, save_png
 from .spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from .templates import build_brief
 
@@ -365,8 +366,6 @@ class SessionRun:
 
     def _save(self, item: ItemState, image: bytes, image_cost: float) -> None:
         path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
-        from .save import png_size
-
         width, height = png_size(image)
         saved = save_png(path, image, parameters=parameters_text(
             item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
@@ -388,8 +387,10 @@ class SessionRun:
             return False
         item.image_path = str(path)
         item.prompt = provenance.get("prompt")
+        data = path.read_bytes()
+        width, height = png_size(data)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(path),
-                                    width=0, height=0, bytes=path.stat().st_size,
+                                    width=width, height=height, bytes=len(data),
                                     model=provenance.get("image_model") or "", seed=int(provenance.get("seed") or 0),
-                                    sha256=""))
+                                    sha256=hashlib.sha256(data).hexdigest()))
         return True
