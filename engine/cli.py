@@ -246,3 +246,68 @@ def watch(ctx: Context, session_id, since_seq, events, ws_url):
     except WatchError as exc:
         raise click.ClickException(str(exc))
 from . import cli_run  # noqa: E402,F401  (registers run, serve, up, submit, control, speed, approve, reject, estimate)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=4510, show_default=True, type=int, help="Port (0 = any free port).")
+@click.option("--latency-scale", default=1.0, show_default=True, type=float,
+              help="Multiply the simulated latencies (0 = answer at once).")
+@click.option("--faults", default=None, help='Fault rates, e.g. "429=0.1,502=0.05,timeout=0.02,malformed=0.05".')
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed + same requests = same answers and faults.")
+@click.option("--credits-limit", type=float, help="Answer 402 once this many simulated USD are spent.")
+@click.option("--image-size-px", type=int, help="Longest side of generated images (smaller is faster).")
+@click.option("--require-key", is_flag=True, help="Answer 401 to requests without a bearer key.")
+def standin(host, port, latency_scale, faults, seed, credits_limit, image_size_px, require_key):
+    """Serve the offline OpenRouter stand-in over HTTP (Ctrl-C to stop).
+
+    Real model ids, snapshot prices, realistic latency, drawn images; costs are simulated.
+
+    \b
+    Point any OpenRouter client at it:
+      assetgen standin --port 4510 --faults "429=0.05"
+      OPENROUTER_BASE_URL=http://127.0.0.1:4510/api/v1 assetgen run --provider openrouter ...
+    """
+    import asyncio  # noqa: PLC0415
+
+    from .providers.faults import FaultSpec  # noqa: PLC0415
+    from .providers.standin_server import serve_standin_forever  # noqa: PLC0415
+
+    try:
+        fault_spec = FaultSpec.parse(faults)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults")
+
+    def ready(server):
+        click.echo(f"OpenRouter stand-in on {server.base_url} (seed {seed}, latency x{latency_scale:g}, "
+                   f"faults {fault_spec})\n  export OPENROUTER_BASE_URL={server.base_url}", err=True)
+
+    try:
+        asyncio.run(serve_standin_forever(on_ready=ready, host=host, port=port, latency_scale=latency_scale,
+                                          faults=fault_spec, seed=seed, credits_limit=credits_limit,
+                                          image_size_px=image_size_px, api_key_required=require_key))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+@cli.command()
+@click.option("--image", "image_only", is_flag=True, help="Only models that output images.")
+@click.option("--online", is_flag=True, help="Ask OPENROUTER_BASE_URL's /models instead of the bundled snapshot.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def models(image_only, online, fmt):
+    """List models with prices in USD per million tokens (snapshot, or --online)."""
+    from .pricing import list_models  # noqa: PLC0415
+
+    try:
+        rows, source = list_models(image_only=image_only, online=online)
+    except Exception as exc:  # the listing says what failed (network, key, file)
+        raise click.ClickException(str(exc))
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo(f"# {source}")
+    for row in rows:
+        def usd(v):
+            return "      ?" if v is None else f"{v:7.2f}"
+        click.echo(f"{row['id']:34} in {usd(row['prompt_per_m'])}  out {usd(row['completion_per_m'])}  "
+                   f"image-out {usd(row['image_output_per_m'])}  {','.join(row['output_modalities'])}")

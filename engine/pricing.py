@@ -25,7 +25,9 @@ __all__ = [
     "UnknownModel",
     "estimate_tokens",
     "image_output_tokens",
+    "list_models",
     "load_snapshot",
+    "model_rows",
 ]
 
 DEFAULT_SNAPSHOT_PATH = Path(__file__).resolve().parents[1] / "data" / "pricing" / "openrouter-snapshot.json"
@@ -209,3 +211,36 @@ def _load_cached(path: str, _mtime_ns: int) -> PriceBook:
     entries = doc["data"] if isinstance(doc, dict) else doc
     return PriceBook(entries, as_of=doc.get("as_of") if isinstance(doc, dict) else None,
                      source=doc.get("source") if isinstance(doc, dict) else None)
+
+
+def model_rows(entries: list[dict], *, image_only: bool = False) -> list[dict]:
+    """/models entries as display rows with prices in USD per million tokens (None = unknown)."""
+    rows = []
+    for entry in entries:
+        price = ModelPrice.from_entry(entry)
+        if image_only and not price.outputs_images:
+            continue
+        per_m = {k: None if v is None else round(v * 1e6, 4)
+                 for k, v in (("prompt_per_m", price.prompt), ("completion_per_m", price.completion),
+                              ("image_output_per_m", price.image_output))}
+        rows.append({"id": price.id, "name": price.name, **per_m, "context_length": price.context_length,
+                     "output_modalities": list(price.output_modalities)})
+    return rows
+
+
+def list_models(*, image_only: bool = False, online: bool = False) -> tuple[list[dict], str]:
+    """(rows, where they came from): the bundled snapshot, or GET /models at OPENROUTER_BASE_URL."""
+    if not online:
+        book = load_snapshot()
+        return model_rows(book.entries, image_only=image_only), f"price snapshot as of {book.as_of}"
+    import asyncio  # noqa: PLC0415 (only the online path needs the client)
+
+    from .providers.openrouter import OpenRouterClient  # noqa: PLC0415
+
+    async def fetch() -> tuple[list[dict], str]:
+        async with OpenRouterClient(timeout=20.0) as client:
+            entries = await client.models(output_modalities="image" if image_only else None)
+            return entries, f"GET {client.base_url}/models"
+
+    entries, source = asyncio.run(fetch())
+    return model_rows(entries, image_only=image_only), source

@@ -74,6 +74,8 @@ class OpenRouterError(Exception):
         self.retryable = self.default_retryable if retryable is None else retryable
         self.retry_after = retry_after
         self.metadata = metadata or {}
+        # the answer that was billed despite the failure (e.g. an undecodable image), if any
+        self.result: "ChatResult | None" = None
 
     def __str__(self) -> str:
         status = f"{self.status} " if self.status is not None else ""
@@ -244,21 +246,25 @@ class ChatResult:
         """The structured answer as a dict; MalformedContent when it is not a JSON object."""
         text = self.content
         if not text or not text.strip():
-            raise MalformedContent(f"{self.model} returned no content (finish_reason={self.finish_reason})",
-                                   error_type="empty_content", metadata={"finish_reason": self.finish_reason})
+            raise self._malformed(f"{self.model} returned no content (finish_reason={self.finish_reason})",
+                                  "empty_content")
         fenced = _FENCE.match(text)  # some models wrap JSON in a code fence despite response_format
         if fenced:
             text = fenced.group(1)
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise MalformedContent(f"{self.model} returned content that is not valid JSON: {exc.msg} "
-                                   f"at char {exc.pos}", error_type="invalid_json",
-                                   metadata={"finish_reason": self.finish_reason}) from None
+            raise self._malformed(f"{self.model} returned content that is not valid JSON: {exc.msg} "
+                                  f"at char {exc.pos}", "invalid_json") from None
         if not isinstance(value, dict):
-            raise MalformedContent(f"{self.model} returned JSON {type(value).__name__}, expected an object",
-                                   error_type="invalid_json")
+            raise self._malformed(f"{self.model} returned JSON {type(value).__name__}, expected an object",
+                                  "invalid_json")
         return value
+
+    def _malformed(self, message: str, error_type: str) -> "MalformedContent":
+        error = MalformedContent(message, error_type=error_type, metadata={"finish_reason": self.finish_reason})
+        error.result = self  # the call was still billed: callers settle its cost
+        return error
 
 
 def _decode_data_url(url: str) -> bytes:
@@ -362,7 +368,13 @@ class OpenRouterClient:
         if routing:
             body["provider"] = routing
         data, latency_ms = await self._request("POST", "chat/completions", json_body=body)
-        return self._chat_result(data, latency_ms, requested_model=model)
+        result = self._chat_result(data, latency_ms, requested_model=model)
+        if modalities and "image" in modalities and not result.images:
+            error = MalformedContent(f"{model} answered without an image (finish_reason={result.finish_reason})",
+                                     error_type="no_image")
+            error.result = result
+            raise error
+        return result
 
     async def chat(self, *, on_retry: Callable[[OpenRouterError, int, float], Awaitable[None] | None] | None = None,
                    **kwargs) -> ChatResult:
@@ -410,25 +422,15 @@ class OpenRouterClient:
         if finish_reason == "error":
             raise error_from_response(200, {"error": choice.get("error") or {"code": 502, "message":
                                       "generation failed"}}, scrub=self._scrub)
-        images, formats = [], []
-        for item in message.get("images") or []:
-            url = ((item or {}).get("image_url") or {}).get("url") or ""
-            raw = _decode_data_url(url)
-            fmt = sniff_image_format(raw)
-            if fmt is None:
-                raise MalformedContent(f"{requested_model} returned an image that does not decode "
-                                       f"({len(raw)} bytes)", error_type="invalid_image")
-            images.append(raw)
-            formats.append(fmt)
         usage = data.get("usage") or {}
         details = usage.get("completion_tokens_details") or {}
         cost = usage.get("cost")
-        return ChatResult(
+        result = ChatResult(
             id=data.get("id"),
             model=data.get("model") or requested_model,
             provider=data.get("provider"),
             content=message.get("content"),
-            images=images,
+            images=[],
             finish_reason=finish_reason,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
@@ -437,8 +439,23 @@ class OpenRouterClient:
             cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
             latency_ms=latency_ms,
             raw=data,
-            image_formats=formats,
         )
+        for item in message.get("images") or []:
+            url = ((item or {}).get("image_url") or {}).get("url") or ""
+            try:
+                raw = _decode_data_url(url)
+            except MalformedContent as error:
+                error.result = result
+                raise
+            fmt = sniff_image_format(raw)
+            if fmt is None:
+                error = MalformedContent(f"{requested_model} returned an image that does not decode "
+                                         f"({len(raw)} bytes)", error_type="invalid_image")
+                error.result = result  # billed all the same
+                raise error
+            result.images.append(raw)
+            result.image_formats.append(fmt)
+        return result
 
     # -- other endpoints --------------------------------------------------------------------------
     async def models(self, *, output_modalities: str | list[str] | None = None) -> list[dict]:
