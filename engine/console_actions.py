@@ -100,16 +100,23 @@ def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
 
 def save_template(store: Store, body: dict, *, operator: str, comment: str | None, activate: bool = False) -> int:
     """A new template version by the operator; returns its number."""
-    from .templates import save_template_version  # noqa: PLC0415 (written alongside; only this page needs it)
+    from .templates import TemplateError, save_template_version  # noqa: PLC0415 (only the Templates page needs it)
 
+    author = require_operator(operator)
     if not (comment or "").strip():
         raise CommandError("Say in a comment what this version changes.")
-    return save_template_version(store, body, author=require_operator(operator), comment=comment.strip(),
-                                 activate=activate)
+    try:
+        return save_template_version(store, body, author=author, comment=comment.strip(), activate=activate)
+    except TemplateError as exc:
+        raise CommandError(str(exc)) from None
 
 
-def activate_template_version(store: Store, version: int, *, operator: str) -> None:
-    from .templates import activate_template  # noqa: PLC0415
+def activate_template_version(store: Store, version: int, *, operator: str) -> int:
+    from .templates import TemplateError, activate_template  # noqa: PLC0415
 
     require_operator(operator)
-    activate_template(store, version)
+    try:
+        activate_template(store, version)
+    except TemplateError as exc:
+        raise CommandError(str(exc)) from None
+    return version
