@@ -126,12 +126,11 @@ def _glyph_key(d, x, y, s, fg, accent, bg):
 
 
 def _glyph_hands_heart(d, x, y, s, fg, accent, bg):
-    _heart(d, x + s * .3, y + s * .12, s * .4, accent)
-    w = max(3, s // 18)
-    d.arc([x + s * .08, y + s * .35, x + s * .58, y + s * .85], 40, 180, fill=fg, width=w)
-    d.arc([x + s * .42, y + s * .35, x + s * .92, y + s * .85], 0, 140, fill=fg, width=w)
-    d.line([x + s * .12, y + s * .6, x + s * .12, y + s * .9], fill=fg, width=w)
-    d.line([x + s * .88, y + s * .6, x + s * .88, y + s * .9], fill=fg, width=w)
+    _heart(d, x + s * .32, y + s * .08, s * .36, accent)
+    d.chord([x + s * .08, y + s * .3, x + s * .92, y + s * .86], 0, 180, fill=fg)  # open hands, cupped together
+    d.line([x + s * .5, y + s * .6, x + s * .5, y + s * .86], fill=bg, width=max(2, s // 30))
+    for thumb in (.06, .8):
+        d.ellipse([x + s * thumb, y + s * .48, x + s * (thumb + .14), y + s * .62], fill=fg)
 
 
 def _glyph_fountain_pen(d, x, y, s, fg, accent, bg):
