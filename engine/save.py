@@ -61,11 +61,32 @@ def parameters_text(prompt: str, *, model: str, seed: int, width: int, height: i
     return f"{prompt}\nModel: {model}, Seed: {seed}, Size: {width}x{height}, Cost: ${cost_usd:.6f}"
 
 
+_TEXT_CHUNKS = (b"tEXt", b"iTXt", b"zTXt")
+_OUR_KEYWORDS = (b"parameters", b"provenance")
+
+
+def _without_our_keywords(image: bytes, start: int) -> bytes:
+    """The chunks from ``start`` on (text may also follow the image data), minus text chunks named like ours.
+
+    Providers (and the stand-in's renderer) may write their own ``parameters``: a
+    reader would find two and could pick theirs, so theirs go; pixels are untouched.
+    """
+    kept, pos = [], start
+    while pos + 8 <= len(image):
+        length, kind = struct.unpack(">I4s", image[pos:pos + 8])
+        end = pos + 12 + length
+        keyword = image[pos + 8:pos + 8 + min(length, 80)].partition(b"\x00")[0]
+        if not (kind in _TEXT_CHUNKS and keyword in _OUR_KEYWORDS):
+            kept.append(image[pos:end])
+        pos = end
+    return b"".join(kept)
+
+
 def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str, Any]) -> SavedImage:
     width, height = png_size(image)
     ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR header, IHDR body, CRC
     chunks = _itxt("parameters", parameters) + _itxt("provenance", json.dumps(provenance, default=str))
-    data = image[:ihdr_end] + chunks + image[ihdr_end:]
+    data = image[:ihdr_end] + chunks + _without_our_keywords(image, ihdr_end)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".png.part")
     with open(tmp, "wb") as fh:
