@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import re
+from functools import lru_cache
 from typing import Callable
 
 from PIL import Image, ImageDraw, PngImagePlugin
@@ -40,7 +42,8 @@ _KIND_WORDS = {
 
 # keyword → glyph; the keyword that appears earliest in the prompt wins (the subject usually comes first)
 _GLYPH_WORDS = {
-    "scroll": ("last will", "testament", "will ", "scroll", "document", "deed", "certificate"),
+    # bare "will" is left out: in prompts it is mostly the verb
+    "scroll": ("last will", "testament", "a will", "wills", "scroll", "document", "deed", "certificate"),
     "shield": ("trust", "shield", "protection", "protect"),
     "key": ("executor", "key", "access"),
     "hands_heart": ("beneficiary", "beneficiaries", "inheritance", "open hands", "hands", "gift", "charity"),
@@ -49,9 +52,9 @@ _GLYPH_WORDS = {
     "umbrella": ("guardian", "guardianship", "umbrella", "minor", "children"),
     "house": ("house", "home", "property", "real estate", "mortgage"),
     "family": ("family", "people", "parents", "couple", "generations"),
-    "signature": ("signature", "sign ", "signing", "e-sign", "notary"),
+    "signature": ("signature", "sign", "signing", "e-sign", "notary"),
     "calendar": ("calendar", "deadline", "date", "schedule", "reminder", "appointment"),
-    "padlock": ("lock", "secure", "security", "privacy", "encrypt", "vault", "password"),
+    "padlock": ("lock", "padlock", "secure", "security", "privacy", "encrypt", "vault", "password"),
     "checklist": ("checklist", "check list", "to-do", "todo", "steps", "tasks", "list"),
     "scales": ("probate", "court", "legal", "law", "justice", "scales"),
     "coins": ("asset", "money", "finance", "tax", "savings", "coins", "estate value", "investment"),
@@ -60,33 +63,34 @@ _GLYPH_WORDS = {
 }
 
 
-def _first_position(text: str, words: tuple[str, ...]) -> int:
-    positions = [text.find(w) for w in words]
-    positions = [p for p in positions if p >= 0]
-    return min(positions) if positions else -1
+@lru_cache(maxsize=None)
+def _word_pattern(word: str) -> re.Pattern:
+    # whole words (plurals allowed): "sign" must not fire inside "design", nor "tile" inside "titled"
+    return re.compile(r"(?<![a-z])" + re.escape(word.strip()) + r"(?:s|es)?(?![a-z])")
+
+
+def _first_match(text: str, words: tuple[str, ...]) -> tuple[int, int] | None:
+    """(position, -length) of the earliest keyword; the longer one wins a tie ("family tree" over "family")."""
+    hits = [(m.start(), -len(w)) for w in words if (m := _word_pattern(w).search(text))]
+    return min(hits) if hits else None
 
 
 def _earliest(text: str, table: dict[str, tuple[str, ...]]) -> str | None:
-    best, best_pos = None, None
-    for name, words in table.items():
-        pos = _first_position(text, words)
-        if pos >= 0 and (best_pos is None or pos < best_pos):
-            best, best_pos = name, pos
-    return best
+    ranked = [(hit, name) for name, words in table.items() if (hit := _first_match(text, words))]
+    return min(ranked)[1] if ranked else None
 
 
 def asset_kind(prompt: str) -> str:
     """'icon' | 'scene' | 'pattern' | 'card' from the prompt's wording (default: scene)."""
-    text = " " + prompt.lower() + " "
-    if _first_position(text, _KIND_WORDS["card"]) >= 0:  # a social card may mention its icon or background
+    text = prompt.lower()
+    if _first_match(text, _KIND_WORDS["card"]):  # a social card may mention its icon or background
         return "card"
     return _earliest(text, {k: v for k, v in _KIND_WORDS.items() if k != "card"}) or "scene"
 
 
 def glyph_for(prompt: str, seed: int = 0) -> str:
     """The glyph a prompt asks for; without a keyword, one chosen by seed."""
-    text = " " + prompt.lower() + " "
-    found = _earliest(text, _GLYPH_WORDS)
+    found = _earliest(prompt.lower(), _GLYPH_WORDS)
     if found:
         return found
     names = sorted(GLYPHS)
@@ -329,10 +333,22 @@ def _draw_scene(prompt: str, width: int, height: int, rng: random.Random) -> Ima
     for _ in range(rng.randint(1, 4)):  # trees
         s = int(min(width, height) * rng.uniform(0.1, 0.18))
         GLYPHS["tree"](d, int(width * rng.uniform(0.0, 0.9)), int(ground - s * 0.8), s, NAVY, SAGE, IVORY)
+    if rng.random() < 0.6:  # a path winding from the foreground towards the horizon
+        mid = width * rng.uniform(0.3, 0.7)
+        d.polygon([(mid - width * 0.07, height), (mid + width * 0.07, height),
+                   (mid + width * 0.01, ground), (mid - width * 0.01, ground)], fill=GOLD if night else IVORY)
     if any(w in text for w in ("family", "people", "couple", "parent", "child", "generation")):
         s = int(min(width, height) * 0.1)
         for i in range(rng.randint(2, 4)):
             _figure(d, width * 0.62 + i * s * 0.8, ground + s * (0.2 if i % 2 else 0), s * (1 if i < 2 else 0.7), CLAY)
+    subject = _earliest(text, _GLYPH_WORDS)
+    if subject and subject not in ("house", "tree", "family"):  # the brief's subject, as an emblem in the sky
+        s = int(min(width, height) * 0.22)
+        mx = int(width * (0.12 if cx > width / 2 else 0.88) - s / 2)
+        my = int(height * 0.08)
+        d.ellipse([mx - s * 0.15, my - s * 0.15, mx + s * 1.15, my + s * 1.15], fill=IVORY, outline=GOLD,
+                  width=max(2, s // 30))
+        GLYPHS[subject](d, mx + s // 8, my + s // 8, s * 3 // 4, NAVY, GOLD, IVORY)
     return img
 
 

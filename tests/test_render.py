@@ -58,6 +58,10 @@ def test_each_glyph_is_its_own_drawing():
     ("healthcare directive icon", "medical_heart"), ("guardian for minors icon", "umbrella"),
     ("property icon", "house"), ("family icon", "family"), ("signature icon", "signature"),
     ("deadline icon", "calendar"), ("secure vault icon", "padlock"), ("checklist icon", "checklist"),
+    # whole words only, earliest subject first, longer keyword on a tie:
+    ('Design the icon "Executor": a person holding a key', "key"),
+    ('Design the icon "Family Tree": an oak whose branches end in circles', "tree"),
+    ("the viewer will feel calm: a trust icon", "shield"),
 ])
 def test_icon_keywords_choose_their_glyph(prompt, glyph):
     assert glyph_for(prompt) == glyph

@@ -99,7 +99,7 @@ def _anthropic(brief: Brief, covered: list[str], rng: random.Random) -> str:
     texture = _pick(rng, ["the soft tooth of cotton paper", "brushed brass catching a little light",
                           "linen grain under a faint watercolour wash", "matte card stock with a subtle emboss"])
     mood = _pick(rng, ["the feeling of a conversation that finally got settled",
-                       "the relief of knowing the people you love are looked after",
+                       "the relief of knowing those you love are looked after",
                        "a kitchen table on a Sunday morning, papers in order, coffee still warm"])
     parts = [f"{opener} {brief.kind} for an estate-planning studio: {brief.text.rstrip('.')}."]
     if covered:
@@ -112,7 +112,7 @@ def _anthropic(brief: Brief, covered: list[str], rng: random.Random) -> str:
 
 
 def _openai(brief: Brief, covered: list[str], rng: random.Random) -> str:
-    style = _pick(rng, ["flat vector", "minimal line art", "clean geometric vector", "soft flat illustration"])
+    style = _pick(rng, ["flat vector", "minimal line art", "clean geometric vector", "soft flat artwork"])
     bits = [f"{brief.kind}", brief.text.rstrip("."), *covered, style, "navy and gold palette",
             _pick(rng, ["centered composition", "balanced layout", "simple silhouette"]), "no text"]
     return ", ".join(bits)
@@ -131,9 +131,9 @@ def _google(brief: Brief, covered: list[str], rng: random.Random) -> str:
 
 
 def _llama(brief: Brief, covered: list[str], rng: random.Random) -> str:
-    feeling = _pick(rng, ["love that outlasts us", "a promise kept across generations",
+    feeling = _pick(rng, ["love that outlasts us", "a promise kept across the years",
                           "the tenderness of letting go, gently", "hope written down and handed on"])
-    image = _pick(rng, ["like a lullaby in colour", "as soft as an evening hymn", "like a letter sealed with care"])
+    image = _pick(rng, ["like a lullaby in colour", "as soft as an evening hymn", "like a note folded with care"])
     parts = [f"{_a(brief.kind).capitalize()} that whispers of {feeling} — {brief.text.rstrip('.')}."]
     if covered:
         parts.append(f"Let {_join(covered)} rise softly, {image}.")
@@ -156,6 +156,8 @@ def _generic(brief: Brief, covered: list[str], rng: random.Random) -> str:
     return f"{_a(brief.kind).capitalize()} of {brief.text.rstrip('.')}{with_part}, in {PALETTE_WORDS}, clean and calm, no text."
 
 
+# The fillers above avoid the renderer's subject keywords (people, letter, generations...), so a
+# stand-in image shows the brief's subject, not a word from a model's turn of phrase.
 _WRITERS = {"anthropic": _anthropic, "openai": _openai, "google": _google, "meta-llama": _llama,
             "deepseek": _deepseek, "generic": _generic}
 
