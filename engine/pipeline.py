@@ -255,7 +255,8 @@ class SessionRun:
                 if gate:
                     gate.item_left(item.item_id)
                 raise
-            outcome, reason = why, f"{why} by operator"
+            # a fatal error (e.g. a refused key) cancels the other items: they fail for that reason, not by operator
+            outcome, reason = why, (self.fatal if why == "failed" and self.fatal else f"{why} by operator")
         except SessionStopped as exc:
             if not self.fatal:
                 self.fatal = str(exc)
