@@ -1,0 +1,39 @@
+"""`assetgen run` from a fresh data directory, through a real subprocess, as a user types it."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine.save import read_provenance, read_text_chunks
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_run_test_icons_exits_0_prints_the_session_and_saves_three_pngs(tmp_path):
+    data = tmp_path / "data"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("OPENROUTER_API_KEY", None)  # offline by default: the stand-in needs no key
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "engine", "--data-dir", str(data), "run", "--test", "--test-type",
+                           "icons", "--latency-scale", "0", "--ws-port", "0"],
+                          capture_output=True, text=True, timeout=45, env=env)
+    elapsed = time.monotonic() - started
+
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    match = re.fullmatch(r"session (s\d{8}-\d{6}-[0-9a-f]{4})", first)
+    assert match, done.stdout
+    session_id = match[1]
+    assert f"session {session_id} completed: 3 saved" in done.stdout
+    assert "(simulated)" in done.stdout
+    pngs = sorted((data / "assets" / session_id).glob("*.png"))
+    assert len(pngs) == 3
+    for png in pngs:
+        assert read_text_chunks(png)["parameters"].count("\nModel: ") == 1
+        assert read_provenance(png)["session_id"] == session_id
+    assert elapsed < 5.0, f"{elapsed:.1f}s, interpreter start-up included"
