@@ -44,23 +44,27 @@ def _session_filter(session_id: str | None, alias: str = "c") -> tuple[str, list
     return f"{alias}.session_id = ?", [session_id]
 
 
-def cost_timeseries(store: Store, *, session_id: str | None = None, max_points_per_model: int = 400) -> pd.DataFrame:
+def cost_timeseries(store: Store, *, session_id: str | None = None, max_points_per_model: int = 400,
+                    include_total: bool = True) -> pd.DataFrame:
     """Cumulative cost by model over time (finished_at, model, cumulative_usd, simulated).
 
-    Long runs are thinned to about ``max_points_per_model`` points per model,
-    always keeping each model's last point so the line ends at the true total.
+    With ``include_total`` a ``(total)`` series sums every model, the line to read
+    against the budget. Long runs are thinned to about ``max_points_per_model``
+    points per series, always keeping each series' last point so it ends at the true total.
     """
     where, params = _session_filter(session_id)
-    frame = store.query_df(
-        "WITH calls AS (SELECT finished_at, model, cost_usd, simulated, "
+    return store.query_df(
+        f"WITH base AS (SELECT finished_at, model, cost_usd, simulated FROM api_calls c WHERE {where} "
+        "  AND finished_at IS NOT NULL AND cost_usd IS NOT NULL), "
+        "tagged AS (SELECT * FROM base UNION ALL SELECT finished_at, '(total)', cost_usd, simulated FROM base WHERE ?), "
+        "calls AS (SELECT finished_at, model, simulated, "
         "  row_number() OVER (PARTITION BY model ORDER BY finished_at) AS n, "
         "  count(*) OVER (PARTITION BY model) AS calls, "
         "  sum(cost_usd) OVER (PARTITION BY model ORDER BY finished_at ROWS UNBOUNDED PRECEDING) AS cumulative_usd "
-        f"  FROM api_calls c WHERE {where} AND finished_at IS NOT NULL AND cost_usd IS NOT NULL) "
+        "  FROM tagged) "
         "SELECT finished_at, model, cumulative_usd, simulated FROM calls "
-        "WHERE n = calls OR n % greatest(1, calls // ?) = 0 ORDER BY finished_at",
-        [*params, max_points_per_model])
-    return frame
+        "WHERE n = calls OR n % greatest(1, calls // ?) = 0 ORDER BY finished_at, model",
+        [*params, include_total, max_points_per_model])
 
 
 def cost_totals(store: Store, *, session_id: str | None = None) -> dict:

@@ -137,7 +137,9 @@ def model_color(model: str) -> str:
 
 
 def color_scale(values, *, kind: str = "model") -> alt.Scale:
-    domain = sorted({str(v) for v in values if v is not None and not pd.isna(v)})
+    present = {str(v) for v in values if v is not None and not pd.isna(v)}
+    # stages keep pipeline order in legends; models sort by name
+    domain = [s for s in STAGE_COLORS if s in present] if kind == "stage" else sorted(present)
     colors = [STAGE_COLORS.get(v, "#999999") if kind == "stage" else model_color(v) for v in domain]
     return alt.Scale(domain=domain, range=colors)
 

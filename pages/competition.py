@@ -70,7 +70,7 @@ with leaderboard:
             color=alt.Color("model:N", scale=color_scale(board["model"]), legend=None),
             tooltip=["model", "entries", "wins", alt.Tooltip("win_rate:Q", format=".0%"),
                      alt.Tooltip("mean_confidence:Q", format=".2f"), alt.Tooltip("cost_usd:Q", format="$.4f")],
-        ).properties(height=max(120, 36 * len(board)))
+        ).properties(height=alt.Step(30))
         st.altair_chart(chart, width="stretch")
         st.dataframe(board, hide_index=True, width="stretch", column_config={
             "win_rate": st.column_config.ProgressColumn("win rate", min_value=0.0, max_value=1.0, format="percent"),

@@ -37,7 +37,7 @@ forecast = overview["forecast"] if overview else None
 cols[2].metric("Budget", money(budget, digits=2))
 cols[3].metric("Forecast at completion", money(forecast["projected_usd"]) if forecast else "—",
                ("over budget" if forecast["over_budget"] else "within budget") if forecast and budget else None,
-               delta_color="inverse" if forecast and forecast["over_budget"] else "off")
+               delta_color="inverse" if forecast and forecast["over_budget"] else "off", delta_arrow="off")
 cols[4].metric("Per item", money(forecast["per_item_usd"]) if forecast else "—")
 if forecast and forecast["over_budget"]:
     st.warning(f"At the current pace this session ends at {money(forecast['projected_usd'])}, over its "
@@ -49,8 +49,9 @@ if series.empty:
     st.caption("No finished calls yet.")
 else:
     lines = alt.Chart(series).mark_line(point=len(series) < 60, interpolate="step-after").encode(
-        x=alt.X("finished_at:T", title="time"), y=alt.Y("cumulative_usd:Q", title="USD"),
+        x=alt.X("finished_at:T", title="time", axis=alt.Axis(format="%H:%M:%S")), y=alt.Y("cumulative_usd:Q", title="USD"),
         color=alt.Color("model:N", scale=color_scale(series["model"]), legend=alt.Legend(orient="top")),
+        strokeWidth=alt.condition(alt.datum.model == "(total)", alt.value(3), alt.value(1.5)),
         tooltip=["model", "finished_at:T", alt.Tooltip("cumulative_usd:Q", format="$.4f")])
     layers = [lines]
     if budget:
@@ -78,7 +79,7 @@ for col, (by, title) in zip(by_cols, (("stage", "By stage"), ("asset_type", "By 
         st.altair_chart(alt.Chart(frame).mark_bar().encode(
             x=alt.X("cost_usd:Q", title="USD"), y=alt.Y(f"{by}:N", sort="-x", title=None), color=encode_color,
             tooltip=[by, alt.Tooltip("cost_usd:Q", format="$.4f"), "calls",
-                     alt.Tooltip("mean_latency_ms:Q", format=".0f")]).properties(height=max(100, 30 * len(frame))),
+                     alt.Tooltip("mean_latency_ms:Q", format=".0f")]).properties(height=alt.Step(26)),
             width="stretch")
 
 st.subheader("Calls")

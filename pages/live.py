@@ -68,10 +68,11 @@ def live_panel(session_id: str) -> None:
     m[3].metric("ETA", fmt_duration(info["eta_s"]))
     budget = info.get("budget_usd")
     m[4].metric("Cost" + (" (simulated)" if simulated else ""), money(info.get("cost_usd")),
-                delta=f"of {money(budget, digits=2)} budget" if budget else "no budget", delta_color="off")
+                delta=f"of {money(budget, digits=2)} budget" if budget else "no budget", delta_color="off",
+                delta_arrow="off")
     m[5].metric("Forecast" + (" (simulated)" if simulated else ""), money(forecast["projected_usd"]),
                 delta=("over budget" if forecast["over_budget"] else "within budget") if budget else None,
-                delta_color="inverse" if forecast["over_budget"] else "off")
+                delta_color="inverse" if forecast["over_budget"] else "off", delta_arrow="off")
     st.progress(min(max(info["fraction_done"], 0.0), 1.0),
                 text=f"{info['fraction_done']:.0%} done" + (f" · ETA {fmt_duration(info['eta_s'])}" if info["eta_s"] else ""))
     if budget:
@@ -105,8 +106,8 @@ def live_panel(session_id: str) -> None:
             st.caption("No events yet.")
         else:
             events["payload"] = events["payload"].str.slice(0, 120)
-            st.dataframe(events[["seq", "ts", "item_id", "type", "payload"]], hide_index=True, width="stretch",
-                         height=420)
+            st.dataframe(events[["seq", "ts", "type", "item_id", "payload"]], hide_index=True, width="stretch",
+                         height=420, column_config={"ts": st.column_config.DatetimeColumn("time", format="HH:mm:ss.SSS")})
         staleness = live.staleness_s()
         st.caption(f"Feed at seq {live.last_seq}" + (f" · newest event {staleness:.1f}s ago" if staleness is not None else ""))
 
@@ -120,11 +121,11 @@ def timeline(session_id: str) -> None:
         return
     frame["item"] = frame["asset_id"]
     chart = alt.Chart(frame).mark_bar(cornerRadius=2).encode(
-        x=alt.X("start:T", title="time"), x2="end:T",
+        x=alt.X("start:T", title="time", axis=alt.Axis(format="%H:%M:%S")), x2="end:T",
         y=alt.Y("item:N", sort=alt.EncodingSortField("start", op="min"), title=None),
         color=alt.Color("stage:N", scale=color_scale(frame["stage"], kind="stage"), legend=alt.Legend(orient="top")),
         tooltip=["item_id", "stage", "start:T", "end:T", alt.Tooltip("seconds:Q", format=".1f")],
-    ).properties(height=max(160, 22 * frame["item"].nunique()))
+    ).properties(height=alt.Step(24))  # one 24 px band per item: a fixed height squeezes the bands flat
     st.altair_chart(chart, width="stretch")
 
 

@@ -156,8 +156,10 @@ def test_cost_timeseries_is_cumulative_per_model(sample):
     frame = qc.cost_timeseries(store, session_id=FINISHED)
     for model, group in frame.groupby("model"):
         assert group["cumulative_usd"].is_monotonic_increasing
-    last = frame.groupby("model")["cumulative_usd"].max().sum()
-    assert last == pytest.approx(qc.cost_totals(store, session_id=FINISHED)["spent_usd"])
+    finals = frame.groupby("model")["cumulative_usd"].max()
+    spent = qc.cost_totals(store, session_id=FINISHED)["spent_usd"]
+    assert finals.drop("(total)").sum() == pytest.approx(spent) and finals["(total)"] == pytest.approx(spent)
+    assert "(total)" not in set(qc.cost_timeseries(store, include_total=False)["model"])
 
 
 def test_cost_timeseries_thins_long_series_but_keeps_the_total(sample):
