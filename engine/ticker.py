@@ -55,7 +55,8 @@ def records_to_arrow(records: Sequence[Record]) -> pa.Table:
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
-    cols = ", ".join(f'"{c}"' for c in frame.columns)
+    names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+    cols = ", ".join(f'"{c}"' for c in names)
     rows = frame  # noqa: F841 (read by DuckDB's replacement scan)
     con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM rows")
 
