@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # run as a script from anywhere
-    sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:  # run as a script from anywhere, even without the editable install
+    sys.path.append(str(REPO))
 
 import engine.events as ev  # noqa: E402
 from engine.bus import Bus  # noqa: E402
@@ -160,13 +160,13 @@ async def _write(store: Store, *, rate: float, duration: float, tick: float, mix
     mix.emit_opening(bus)
     started = time.monotonic()
     emitted = 0
-    chunk_cap = max(1, int(rate * 0.02))  # a steady stream, in slices the loop can interleave
+    chunk_cap = max(1, int(rate * 0.005))  # a steady stream, in slices the loop can interleave
     while (elapsed := time.monotonic() - started) < duration:
         due = min(int(elapsed * rate) - emitted, chunk_cap)
         if due > 0:
             mix.emit(bus, due)
             emitted += due
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.001)
     emit_seconds = time.monotonic() - started
     give_up = time.monotonic() + 60
     while any(p.poll() is None for p in others) and time.monotonic() < give_up:
