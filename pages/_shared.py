@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from typing import Any, Callable, Iterator
 
@@ -26,7 +27,8 @@ __all__ = [
     "engine_banner", "model_color", "color_scale", "money", "simulated_badge", "fmt_duration", "short_model",
 ]
 
-# The console's read lock wait: short, so a page never hangs; the guard says "busy" and retries.
+# The console's lock wait: short, so a page never hangs; the guard says "busy" and retries.
+# ASSETGEN_CONSOLE_LOCK_TIMEOUT overrides it (tests use a fraction of a second).
 CONSOLE_LOCK_TIMEOUT_S = 3.0
 BUSY_RETRIES = 10
 
@@ -44,23 +46,27 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(db_path: str) -> Store:
-    return Store(db_path, lock_timeout=CONSOLE_LOCK_TIMEOUT_S)
+def _store(db_path: str, lock_timeout: float) -> Store:
+    return Store(db_path, lock_timeout=lock_timeout)
 
 
 @st.cache_resource(show_spinner=False)
-def _feed(db_path: str) -> Feed:
-    return Feed(_store(db_path))
+def _feed(db_path: str, lock_timeout: float) -> Feed:
+    return Feed(_store(db_path, lock_timeout))
+
+
+def _lock_timeout() -> float:
+    return float(os.environ.get("ASSETGEN_CONSOLE_LOCK_TIMEOUT") or CONSOLE_LOCK_TIMEOUT_S)
 
 
 def store() -> Store:
     """One Store per database per console process (it serialises its own transactions)."""
-    return _store(str(settings().db_path))
+    return _store(str(settings().db_path), _lock_timeout())
 
 
 def feed() -> Feed:
     """The process-wide live feed: every tab's live panel reads this one tail of the event log."""
-    return _feed(str(settings().db_path))
+    return _feed(str(settings().db_path), _lock_timeout())
 
 
 def operator() -> str:
@@ -94,6 +100,7 @@ def guard(*, retry: bool = True) -> Iterator[None]:
     except StoreBusy as exc:
         attempts = st.session_state.get("_busy_attempts", 0) + 1
         st.session_state["_busy_attempts"] = attempts
+        st.session_state["_busy_seen"] = st.session_state.get("_busy_seen", 0) + 1  # for tests and curiosity
         st.warning(f"The database is busy, retrying… ({exc})", icon=":material/hourglass_top:")
         if retry and attempts <= BUSY_RETRIES:
             time.sleep(1.0)

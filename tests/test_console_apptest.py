@@ -71,6 +71,27 @@ def test_every_page_renders_on_an_empty_database(monkeypatch, tmp_path):
     assert any("assetgen serve" in i.value for i in at.info)  # no engine: says how to start one
 
 
+def test_a_busy_database_is_waited_out_instead_of_crashing_the_page(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("ASSETGEN_CONSOLE_LOCK_TIMEOUT", "0.2")
+    at = _app(monkeypatch, data, data / "studio.duckdb")
+    # a user's own DuckDB session holds the file for a moment, then lets go
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); "
+         "time.sleep(1.0); c.close()", str(data / "studio.duckdb")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        at.switch_page("pages/history.py").run()
+    finally:
+        holder.wait(timeout=30)
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["_busy_seen"] >= 1  # it met the lock, said so, and retried
+    assert at.title[0].value == "History" and not at.warning
+
+
 def test_every_page_renders_on_the_sample_database(open_page):
     at = open_page("live")
     for page in PAGES:
