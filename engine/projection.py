@@ -90,34 +90,31 @@ class Projector:
         self._dirty[table].add(key)
         return row
 
-    # _session and _item run for most events: they update the row in place rather than going
-    # through _upsert, which saves a call and a re-packing of keyword arguments per event.
     def _session(self, record: Record, **values) -> dict | None:
         """Update a known session; events of sessions this engine never started are logged only."""
-        key = (record.session_id,)
-        row = self._rows["sessions"].get(key)
-        if row is None:
-            if "status" not in values:
-                return None
-            row = self._rows["sessions"][key] = {"session_id": record.session_id}
-        if "updated_at" not in values:
-            values["updated_at"] = _ts(record)
-        row.update(values)
-        self._dirty["sessions"].add(key)
-        return row
+        return self._touch("sessions", record.session_id, "status", record, values)
 
     def _item(self, record: Record, **values) -> dict | None:
-        key = (record.item_id,)
-        row = self._rows["items"].get(key)
+        values["session_id"] = record.session_id
+        return self._touch("items", record.item_id, "asset_id", record, values)
+
+    def _touch(self, table: str, key_value: str, creating_field: str, record: Record, values: dict) -> dict | None:
+        """Update a one-key row in place, creating it only when ``creating_field`` is given.
+
+        Runs for most events, so it takes ``values`` as a dict rather than going through
+        ``_upsert``'s keyword arguments: one call and no re-packing per event.
+        """
+        key = (key_value,)
+        rows = self._rows[table]
+        row = rows.get(key)
         if row is None:
-            if "asset_id" not in values:
+            if creating_field not in values:
                 return None
-            row = self._rows["items"][key] = {"item_id": record.item_id}
+            row = rows[key] = {TABLE_KEYS[table][0]: key_value}
         if "updated_at" not in values:
             values["updated_at"] = _ts(record)
-        row["session_id"] = record.session_id
         row.update(values)
-        self._dirty["items"].add(key)
+        self._dirty[table].add(key)
         return row
 
     def _on_generation_start(self, r: Record, p: dict) -> None:
