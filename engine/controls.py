@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["ControlHandler", "apply_control"]
 
 log = logging.getLogger(__name__)
+_ACTIVE = ("running", "paused", "awaiting_approval", "aborting")
+_ENDED = "refused: session {sid} has just ended; nothing left to control"
 _COLUMNS = ("control_id", "session_id", "command", "arg", "item_id", "requested_by", "source")
 
 
@@ -52,6 +54,10 @@ class ControlHandler:
         status = con.execute("SELECT status FROM sessions WHERE session_id = ?", [sid]).fetchone()
         if status is None:
             return f"refused: unknown session {sid!r}"
+        if status[0] in _ACTIVE:
+            # The table lags by one tick: this engine's run ended and its last events are
+            # still on their way (a dead engine's sessions were marked interrupted at start).
+            return _ENDED.format(sid=sid)
         return (f"refused: session {sid} is {status[0]}, not running in this engine"
                 + (f"; continue it with `assetgen run --resume {sid}`" if status[0] == "interrupted" else ""))
 
@@ -59,6 +65,8 @@ class ControlHandler:
 def apply_control(engine: "Engine", row: dict) -> str:
     """Runs on the engine's event loop; returns the row's result."""
     command, sid = row["command"], row["session_id"]
+    if sid and sid not in engine.runs:  # it ended between the tick's check and now
+        return _ENDED.format(sid=sid)
     runs = [engine.runs[sid]] if sid else list(engine.runs.values())
     if not runs:
         return "refused: no session is running"
