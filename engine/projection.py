@@ -8,6 +8,7 @@ so the tables never disagree with the log.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from datetime import datetime, timezone
@@ -19,6 +20,8 @@ import pyarrow as pa
 from .bus import Record
 
 __all__ = ["Projector", "TABLE_KEYS"]
+
+log = logging.getLogger(__name__)
 
 TABLE_KEYS = {
     "sessions": ("session_id",),
@@ -78,7 +81,11 @@ class Projector:
             for record in records:
                 handler = self._handlers.get(record.type)
                 if handler is not None:
-                    handler(record, record.payload if record.payload is not None else json.loads(record.payload_json))
+                    try:
+                        handler(record, record.payload if record.payload is not None else json.loads(record.payload_json))
+                    except Exception:  # one malformed event must not stop the rest of the batch
+                        log.exception("could not project %s event (seq %d); it is kept in the event log",
+                                      record.type, record.seq)
 
     def _upsert(self, table: str, key: tuple, **values) -> dict:
         rows = self._rows[table]

@@ -96,6 +96,11 @@ class Ticker:
     def flush(self) -> int:
         """One transaction; returns how many events it committed. Raises StoreBusy on a long lock."""
         taken: dict = {}
+        if not self._unpersisted:
+            # Fold what is pending before taking the file: the CPU work then does not hold the lock
+            # that readers wait on. Not while a backlog is kept (file locked), so that it stays in
+            # the bus, which warns when it grows.
+            self._take_and_fold()
         try:
             with self.store.write() as con:
                 for handler in self.handlers:
@@ -103,10 +108,7 @@ class Ticker:
                         handler.on_tick(con)
                     except Exception:
                         log.exception("tick handler %r failed; the engine goes on", handler)
-                fresh = self.bus.take_pending()
-                if fresh:
-                    self.projector.apply(fresh)
-                    self._unpersisted.extend(fresh)
+                self._take_and_fold()  # events the handlers emitted land in this same commit
                 records = self._unpersisted
                 if records:
                     batch = records_to_arrow(records)  # noqa: F841 (read by DuckDB's replacement scan)
@@ -140,6 +142,12 @@ class Ticker:
         self._unpersisted = []
         self.flushes += 1
         return committed
+
+    def _take_and_fold(self) -> None:
+        fresh = self.bus.take_pending()
+        if fresh:
+            self._unpersisted.extend(fresh)  # first: whatever apply does, the events are not lost
+            self.projector.apply(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set, then flush what is left."""

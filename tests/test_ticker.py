@@ -125,6 +125,19 @@ def test_a_failing_projection_rolls_back_with_its_events_then_the_log_goes_on(st
     assert persisted_check(store) == {"count": 2, "distinct": 2, "min_seq": 1, "max_seq": 2, "gap_free": True}
 
 
+def test_an_event_the_projector_cannot_fold_is_still_logged_and_the_batch_goes_on(store, caplog):
+    bus = Bus()
+    emit_small_session(bus)
+    bus.emit(ev.ApprovalRequest(session_id=SID, batch_id="b-2", items=[], estimated_cost_usd=0.0,
+                                expires_at="not a date", timeout_policy="hold"))
+    bus.emit(progress(9))
+    with caplog.at_level(logging.ERROR, logger="engine.projection"):
+        assert ticker_for(store, bus).flush() == bus.last_seq
+    assert "could not project approval_request event" in caplog.text
+    assert persisted_check(store)["count"] == bus.last_seq
+    assert store.query("SELECT items_done FROM sessions") == [(9,)]  # folded after the bad one
+
+
 def test_a_locked_file_keeps_events_buffered_until_a_later_flush_writes_them_once(store, db_path, wait_until):
     bus = Bus()
     ticker = ticker_for(Store(db_path, lock_timeout=0.3), bus)
