@@ -14,8 +14,9 @@ The bound comes from the stand-in's request log: per item, template (0) + the sl
 competitor + the image, scheduled in order on --concurrency slots. An item holds a slot
 for prompt+model, lets go, and takes one again for the image; the limiter hands the slot
 straight back to it (it asks before the woken waiters run), so in practice it keeps the
-slot. Both schedules are printed; the check uses the slot-kept one, and the other one
-("requeued": the image waits behind every queued prompt) for comparison.
+slot. Both schedules are computed ("requeued": the image waits behind every queued
+prompt) and the check uses the smaller, the stricter. Best of --repeats for each way
+(other work on the box only ever slows a run); medians are reported too.
 
 Targets: visible elapsed <= 1.15 x bound; visible vs dark <= +5 %.
 
@@ -239,34 +240,38 @@ def main() -> None:
     phases = item_phases(visible[0]["requests"])
     same_draws = all(sorted(r["latency_s"] for r in x["requests"]) == sorted(r["latency_s"] for r in visible[0]["requests"])
                      for x in visible + dark)
-    bound = schedule(phases, args.concurrency, keep_slot=True)
+    bound_kept = schedule(phases, args.concurrency, keep_slot=True)
     bound_requeued = schedule(phases, args.concurrency, keep_slot=False)
+    bound = min(bound_kept, bound_requeued)
     work = sum(a + b for a, b in phases)
     best_visible = min(v["elapsed_s"] for v in visible)
     best_dark = min(d["elapsed_s"] for d in dark)
     ratio = best_visible / bound
     overhead = best_visible / best_dark - 1
+    median_overhead = statistics.median(v["elapsed_s"] for v in visible) / statistics.median(
+        d["elapsed_s"] for d in dark) - 1
     saved = {x["counts"].get("saved", 0) for x in visible + dark}
 
     print(f"\n{args.items} items at concurrency {args.concurrency}, latency scale {args.latency_scale}, "
           f"images {args.image_px}px; every run drew the same latencies: {same_draws}")
-    print(f"drawn work {work:.2f} slot-s; bound {bound:.2f}s (slot kept), {bound_requeued:.2f}s (image requeued), "
+    print(f"drawn work {work:.2f} slot-s; bound {bound_kept:.2f}s (slot kept), {bound_requeued:.2f}s (image requeued), "
           f"{work / args.concurrency:.2f}s (work / slots)")
     print(f"visible  best {best_visible:.2f}s  runs {[round(v['elapsed_s'], 2) for v in visible]}  "
           f"= {ratio:.3f} x bound (target <= {TARGET_BOUND_RATIO})")
     print(f"dark     best {best_dark:.2f}s  runs {[round(d['elapsed_s'], 2) for d in dark]}  "
           f"= {best_dark / bound:.3f} x bound")
-    print(f"visibility overhead {overhead * 100:+.1f}% (target <= {TARGET_OVERHEAD * 100:.0f}%); "
+    print(f"visibility overhead {overhead * 100:+.1f}% best vs best (target <= {TARGET_OVERHEAD * 100:.0f}%), "
+          f"{median_overhead * 100:+.1f}% median vs median; "
           f"saved per run {sorted(saved)}")
     print_summary({
         "bench": "pipeline", "items": args.items, "concurrency": args.concurrency,
         "latency_scale": args.latency_scale, "image_px": args.image_px, "repeats": args.repeats,
         "same_latencies_drawn": same_draws, "saved": sorted(saved),
-        "bound_s": round(bound, 3), "bound_requeued_s": round(bound_requeued, 3),
+        "bound_s": round(bound, 3), "bound_kept_s": round(bound_kept, 3), "bound_requeued_s": round(bound_requeued, 3),
         "work_per_slot_s": round(work / args.concurrency, 3),
         "visible_s": [round(v["elapsed_s"], 3) for v in visible], "dark_s": [round(d["elapsed_s"], 3) for d in dark],
         "visible_over_bound": round(ratio, 4), "dark_over_bound": round(best_dark / bound, 4),
-        "visibility_overhead": round(overhead, 4),
+        "visibility_overhead": round(overhead, 4), "visibility_overhead_median": round(median_overhead, 4),
         "events": visible[0]["events"], "watchers": args.watchers, "watcher_frames": visible[0]["frames"],
         "ok": bool(ratio <= TARGET_BOUND_RATIO and overhead <= TARGET_OVERHEAD and same_draws),
     })
