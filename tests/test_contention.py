@@ -54,8 +54,8 @@ def test_kill_9_mid_stream_loses_at_most_the_last_tick(db_path, wait_until):
 
 @pytest.mark.slow
 def test_contention_at_benchmark_rate(db_path):
-    """The benchmark's scenario in miniature: 20,000 events/s for 5 s, nothing lost."""
-    result = run_contention(db_path, duration=5.0, rate=20_000, tick=0.25)
+    """The benchmark's scenario in miniature: 20,000 events/s for 3 s, nothing lost."""
+    result = run_contention(db_path, duration=3.0, rate=20_000, tick=0.25)
     assert result["log"]["gap_free"] and result["log"]["count"] == result["writer"]["emitted"]
     assert all(r["errors"] == [] and r["inconsistent"] == 0 for r in result["readers"])
     assert result["controls_unapplied"] == 0 and max(result["control_latency"].values()) <= 1.0
