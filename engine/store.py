@@ -64,6 +64,7 @@ class Store:
         self._con = duckdb.connect(":memory:")
         self._lock = threading.RLock()
         self._depth = 0
+        self._in_write = False  # guarded by _lock: only the thread holding it reads or sets it
         self._migrated = False
         self.stats = {"attach_retries": 0, "transactions": 0}
 
@@ -71,12 +72,18 @@ class Store:
     @contextlib.contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._attached(read_only=False) as con:
+            if self._in_write:  # e.g. a tick handler calling store.execute: join the open transaction
+                yield con
+                return
             con.execute("BEGIN TRANSACTION")
+            self._in_write = True
             try:
                 yield con
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            finally:
+                self._in_write = False
             con.execute("COMMIT")
 
     @contextlib.contextmanager

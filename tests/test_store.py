@@ -53,6 +53,19 @@ def test_a_transaction_that_raises_is_rolled_back(store):
     assert store.query("SELECT command FROM controls") == [("resume",)]
 
 
+def test_a_write_inside_a_write_joins_the_outer_transaction(store):
+    with store.write() as con:
+        con.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'pause')")
+        store.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'resume')")
+        assert store.query("SELECT count(*) FROM controls")[0][0] == 2
+    assert store.query("SELECT count(*) FROM controls")[0][0] == 2
+    with pytest.raises(RuntimeError):
+        with store.write():
+            store.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'abort')")
+            raise RuntimeError("outer fails")
+    assert store.query("SELECT command FROM controls ORDER BY control_id") == [("pause",), ("resume",)]
+
+
 def test_the_file_is_released_after_each_transaction(store, db_path):
     store.execute("INSERT INTO controls (session_id, command) VALUES ('s-1', 'pause')")
     con = duckdb.connect(str(db_path))  # a user's own session: would fail if Store still held the file
