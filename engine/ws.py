@@ -18,6 +18,7 @@ import asyncio
 import hmac
 import json
 import logging
+import socket
 import threading
 from collections import deque
 from http import HTTPStatus
@@ -25,6 +26,7 @@ from typing import Any, Callable, Iterable
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -83,10 +85,12 @@ class WsServer:
         console_port: int = 4500,
         snapshot: SnapshotSource | None = None,
         max_queue: int = 10_000,
-        write_limit: int = 2**16,
+        write_limit: int = 2**18,
+        socket_send_buffer: int | None = 2**18,
         hello_timeout: float = 10.0,
         backfill_timeout: float = 15.0,
         snapshot_limit: int = 200,
+        close_grace: float = 5.0,
     ):
         if not token:
             raise ValueError("the websockets server needs a token (engine.config.ensure_ws_token)")
@@ -96,12 +100,15 @@ class WsServer:
         self.port = port
         self.max_queue = max_queue
         self.write_limit = write_limit
+        self.socket_send_buffer = socket_send_buffer
         self.hello_timeout = hello_timeout
         self.backfill_timeout = backfill_timeout
         self.snapshot_limit = snapshot_limit
+        self.close_grace = close_grace
         self.allowed_origins = (frozenset(o.rstrip("/") for o in allowed_origins) if allowed_origins is not None
                                 else default_allowed_origins(console_port))
         self.dropped_clients = 0
+        self.queued_events = 0  # events that waited in a client's own queue (backfilling or a full socket)
         self._token = token.encode()
         self._snapshot = snapshot
         self._clients: tuple[_Client, ...] = ()  # greeted clients; a tuple so fan-out iterates a stable view
@@ -113,6 +120,7 @@ class WsServer:
         self._inbox_lock = threading.Lock()
         self._inbox_scheduled = False
         self._background: set[asyncio.Task] = set()
+        self._connections: set[ServerConnection] = set()  # every open socket, greeted or not
 
     # -- lifecycle ------------------------------------------------------------------------------
     @property
@@ -143,7 +151,13 @@ class WsServer:
                 client.pump.cancel()
         if self._server is not None:
             self._server.close(close_connections=True)  # 1001 going away: clients reconnect
-            await self._server.wait_closed()
+            try:
+                async with asyncio.timeout(self.close_grace):
+                    await self._server.wait_closed()
+            except TimeoutError:  # peers that stopped reading never take the close frame
+                for conn in self._connections:
+                    conn.transport.abort()
+                await self._server.wait_closed()
         self._clients = ()
 
     async def __aenter__(self) -> "WsServer":
@@ -164,6 +178,7 @@ class WsServer:
 
     async def _handle(self, conn: ServerConnection) -> None:
         client = None
+        self._connections.add(conn)
         try:
             client = await self._greet(conn)
             if client is None:
@@ -174,6 +189,7 @@ class WsServer:
         except ConnectionClosed:
             pass
         finally:
+            self._connections.discard(conn)
             if client is not None:
                 self._forget(client)
 
@@ -208,6 +224,9 @@ class WsServer:
         return None
 
     async def _admit(self, conn: ServerConnection, hello: Hello) -> _Client | None:
+        # _wire_frame sends identical bytes to all: valid only while no extension (deflate) is negotiated.
+        assert not conn.protocol.extensions, "websockets extensions must stay off (compression=None)"
+        self._bound_kernel_buffer(conn)
         client = _Client(conn)
         # From here every new event is queued for this client; `high` is the last one it will not get live.
         self._clients = (*self._clients, client)
@@ -226,6 +245,16 @@ class WsServer:
                                          engine=engine_info()))
         client.pump = asyncio.create_task(self._pump(client, start, high))
         return client
+
+    def _bound_kernel_buffer(self, conn: ServerConnection) -> None:
+        # Linux grows a socket's send buffer up to 4 MiB for a peer that does not read: that hides a
+        # stalled client for seconds and costs memory per client. A fixed 256 KiB is plenty on loopback.
+        sock = conn.transport.get_extra_info("socket")
+        if self.socket_send_buffer and sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.socket_send_buffer)
+            except OSError:
+                pass
 
     def _take_snapshot(self) -> tuple[int, list[dict]]:
         if self._snapshot is None:
@@ -348,17 +377,18 @@ class WsServer:
             self._fan_out(missing)
 
     def _fan_out(self, record: Record) -> None:
-        data = None
+        wire = None
         for client in self._clients:
             if client.direct:
                 if client.conn.transport.get_write_buffer_size() <= self.write_limit:
-                    if data is None:
-                        data = record.frame.encode()
-                    if _write(client.conn, data):
+                    if wire is None:
+                        wire = _wire_frame(record)
+                    if _write(client.conn, wire):
                         client.last_seq = record.seq
                     continue
                 client.direct = False  # its socket is full: queue from here on, in order
             client.pending.append(record)
+            self.queued_events += 1
             if len(client.pending) > self.max_queue:
                 self._drop(client, CLOSE_TOO_SLOW,
                            f"too slow: {self.max_queue} events queued; reconnect with since_seq")
@@ -372,9 +402,18 @@ class WsServer:
         self.dropped_clients += 1
         self._forget(client)
         client.pending.clear()
-        task = asyncio.ensure_future(client.conn.close(code, reason))
+        task = asyncio.ensure_future(self._close(client.conn, code, reason))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _close(self, conn: ServerConnection, code: int, reason: str) -> None:
+        # close() first waits for the socket to drain, which a stalled peer never lets happen:
+        # after a grace period cut the connection so its buffers are freed.
+        try:
+            async with asyncio.timeout(self.close_grace):
+                await conn.close(code, reason)
+        except TimeoutError:
+            conn.transport.abort()
 
     def _forget(self, client: _Client) -> None:
         self._clients = tuple(c for c in self._clients if c is not client)
@@ -457,16 +496,22 @@ class WsServer:
         conn = client.conn
         if conn.transport.get_write_buffer_size() > self.write_limit:
             await conn.drain()
-        return _write(conn, record.frame.encode())
+        return _write(conn, _wire_frame(record))
 
 
-def _write(conn: ServerConnection, data: bytes) -> bool:
-    """Write one text frame without awaiting, as websockets.broadcast does."""
+def _wire_frame(record: Record) -> bytes:
+    """The complete websocket frame. Server frames are unmasked and we negotiate no extensions
+    (compression=None), so the bytes are the same for every client: build them once per event."""
+    return Frame(Opcode.TEXT, record.frame.encode()).serialize(mask=False)
+
+
+def _write(conn: ServerConnection, wire: bytes) -> bool:
+    """Write one ready-made frame without awaiting (what websockets.broadcast does, minus the
+    per-client framing). Whole frames only, so it interleaves safely with the library's pongs."""
     if conn.protocol.state is not State.OPEN:
         return False
     try:
-        conn.protocol.send_text(data)
-        conn.send_data()
+        conn.transport.write(wire)
     except Exception:  # a socket failing mid-write is closed by websockets; the others go on
         return False
     return True

@@ -11,6 +11,7 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 
 from engine import events as ev
 from engine.bus import Bus
@@ -160,6 +161,25 @@ def test_backfill_reads_the_database_when_the_ring_no_longer_reaches_back_while_
             await ws.close()
             stop.set()
             await ticking
+
+    run(scenario())
+
+
+def test_events_the_snapshot_already_reflects_are_not_sent_again(store):
+    bus = Bus()
+
+    def snapshot():
+        emit_many(bus, 50)  # the state moves on while the snapshot is taken (a worker thread)
+        return bus.last_seq, [{"session_id": "s1", "status": "running"}]
+
+    async def scenario():
+        async with serving(store, bus, snapshot=snapshot) as server:
+            ws, snap = await greet(server)
+            assert snap["last_seq"] == 50
+            bus.emit(tick(bus, 51))
+            [first] = await receive_events(ws, 1)
+            assert first["seq"] == 51
+            await ws.close()
 
     run(scenario())
 
@@ -361,6 +381,41 @@ def test_a_client_that_falls_too_far_behind_is_dropped_and_told_to_reconnect_wit
             await resumed.close()
 
     run(scenario(), timeout=55)
+
+
+def test_a_dropped_client_that_never_reads_is_cut_after_the_grace_period(store):
+    bus = Bus()
+
+    async def scenario():
+        async with serving(store, bus, max_queue=100, close_grace=0.2) as server:
+            stalled, _ = await greet(server, max_queue=1)
+            await eventually(lambda: server.clients == 1)
+            [conn] = server._server.connections
+            while server.dropped_clients == 0:
+                emit_many(bus, 2_000)
+                await asyncio.sleep(0)
+            # its close frame sits behind data it will never read: only cutting frees the buffers
+            await eventually(lambda: conn.state is State.CLOSED, timeout=5, message="connection cut")
+            stalled.transport.abort()
+
+    run(scenario())
+
+
+def test_closing_the_server_does_not_wait_on_a_client_that_stopped_reading(store):
+    bus = Bus()
+
+    async def scenario():
+        server = WsServer(bus=bus, store=store, token=TOKEN, port=0, max_queue=1_000_000, close_grace=0.3)
+        await server.start()
+        stalled, _ = await greet(server, max_queue=1)
+        await eventually(lambda: server.clients == 1)
+        emit_many(bus, 20_000)  # fills its socket: the close frame cannot get through
+        started = time.monotonic()
+        await server.close()
+        stalled.transport.abort()
+        return time.monotonic() - started
+
+    assert run(scenario()) < 3.0
 
 
 # -- assetgen watch -------------------------------------------------------------------------------
