@@ -75,6 +75,7 @@ class Engine:
         self._lock_fd: int | None = None
         self._stop = asyncio.Event()
         self._ticker_task: asyncio.Task | None = None
+        self._session_tasks: set[asyncio.Task] = set()
         self.started_at = datetime.now(timezone.utc)
         self.interrupted_at_start: list[str] = []
 
@@ -115,9 +116,13 @@ class Engine:
                 self.ws = None
 
     async def stop(self) -> None:
-        for run in list(self.runs.values()):
-            for task in run.tasks.values():
-                task.cancel()
+        # Cancel whole sessions, not their item tasks: a session whose items were cancelled one
+        # by one would end "completed" with open items, where it must stay resumable.
+        current = asyncio.current_task()
+        sessions = [t for t in self._session_tasks if t is not current and not t.done()]
+        for task in sessions:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
         if self.ws is not None:
             await self.ws.close()
         self._stop.set()
@@ -149,12 +154,15 @@ class Engine:
 
     def _mark_interrupted(self) -> None:
         """Sessions a dead engine left open are `interrupted` until resumed; stale rows are closed."""
+        from .sessions import fetch_rows
+
         with self.store.write() as con:
-            rows = con.execute(f"SELECT * FROM sessions WHERE status IN {_ACTIVE}").df()
+            # Not a DataFrame: pandas turns NULL timestamps into NaT, which the projector cannot
+            # write back; fetch_rows also decodes JSON columns so they are not encoded twice.
+            records = fetch_rows(con, f"SELECT * FROM sessions WHERE status IN {_ACTIVE}")
             con.execute("UPDATE api_calls SET status = 'interrupted' WHERE status = 'in_flight'")
             con.execute("UPDATE controls SET applied_at = now(), result = 'ignored: no engine was running "
                         "when it was requested' WHERE applied_at IS NULL")
-        records = rows.to_dict("records")
         self.interrupted_at_start = [row["session_id"] for row in records]
         self.projector.load("sessions", records)
         for row in records:
@@ -203,14 +211,32 @@ class Engine:
         """Run one session to its end; returns the SessionRun."""
         from .sessions import prepare_run
 
-        run = await prepare_run(self, spec, session_id=session_id or new_session_id(), resume=resume)
+        task = asyncio.current_task()
+        self._session_tasks.add(task)
         try:
-            await run.run()
+            run = await prepare_run(self, spec, session_id=session_id or new_session_id(), resume=resume)
+            try:
+                await run.run()
+            finally:
+                await run.client.aclose()
+                await self.flush()
+                self.projector.forget_session(run.session_id)
         finally:
-            await run.client.aclose()
-            await self.flush()
-            self.projector.forget_session(run.session_id)
+            self._session_tasks.discard(task)
         return run
+
+    async def wait_for_backlog(self) -> None:
+        """Hold new items while too many events wait for a locked database file.
+
+        Emitting never blocks, and events are never dropped; this bounds memory by not
+        starting new work until the ticker has caught up.
+        """
+        limit = self.bus.backlog_warning
+        if self.ticker.backlog <= limit:
+            return
+        log.warning("holding new items: %d events wait to be written", self.ticker.backlog)
+        while self.ticker.backlog > limit // 2:
+            await asyncio.sleep(0.1)
 
     async def flush(self) -> None:
         """Commit everything emitted so far (used at the end of a session and on shutdown)."""

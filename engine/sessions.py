@@ -17,9 +17,10 @@ from .templates import active_template, ensure_default_template, get_template_ve
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["prepare_run", "make_client", "ResumeError", "load_resume_state"]
+__all__ = ["prepare_run", "make_client", "ResumeError", "load_resume_state", "fetch_rows"]
 
 STANDIN_BASE_URL = "http://standin.invalid/api/v1"
+_JSON_COLUMNS = {"params", "item_ids"}  # the projector's JSON columns (engine/projection.py)
 
 
 class ResumeError(ValueError):
@@ -72,18 +73,18 @@ async def prepare_run(engine: "Engine", spec: RunSpec, *, session_id: str, resum
 def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[str, Any]]:
     """What an interrupted or aborted session already did, so nothing paid is done twice."""
     with store.read() as con:
-        session = _dicts(con, "SELECT * FROM sessions WHERE session_id = ?", [session_id])
+        session = fetch_rows(con, "SELECT * FROM sessions WHERE session_id = ?", [session_id])
         if not session:
             raise ResumeError(f"unknown session {session_id!r}: see `assetgen status` for session ids")
         session = session[0]
         if session["status"] == "completed":
             raise ResumeError(f"session {session_id} has already completed; nothing to resume")
-        items = _dicts(con, "SELECT * FROM items WHERE session_id = ?", [session_id])
-        proposals = _dicts(con, "SELECT * FROM proposals WHERE session_id = ?", [session_id])
-        approvals = _dicts(con, "SELECT * FROM approvals WHERE session_id = ?", [session_id])
-        calls = _dicts(con, "SELECT model, sum(cost_usd) AS cost FROM api_calls WHERE session_id = ? GROUP BY 1",
+        items = fetch_rows(con, "SELECT * FROM items WHERE session_id = ?", [session_id])
+        proposals = fetch_rows(con, "SELECT * FROM proposals WHERE session_id = ?", [session_id])
+        approvals = fetch_rows(con, "SELECT * FROM approvals WHERE session_id = ?", [session_id])
+        calls = fetch_rows(con, "SELECT model, sum(cost_usd) AS cost FROM api_calls WHERE session_id = ? GROUP BY 1",
                        [session_id])
-        api_rows = _dicts(con, "SELECT * FROM api_calls WHERE session_id = ?", [session_id])
+        api_rows = fetch_rows(con, "SELECT * FROM api_calls WHERE session_id = ?", [session_id])
     params = session["params"]
     spec = RunSpec.from_dict(json.loads(params) if isinstance(params, str) else params)
     projector.load("sessions", [session])
@@ -117,7 +118,17 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
     }
 
 
-def _dicts(con, sql: str, params: list) -> list[dict]:
-    cur = con.execute(sql, params)
+def fetch_rows(con, sql: str, params: list | None = None) -> list[dict]:
+    """Rows as the projector holds them, to adopt with ``Projector.load``.
+
+    JSON columns come back from DuckDB as text; they are decoded here because the projector
+    encodes them when it writes the row back, and text would be stored as a JSON string.
+    """
+    cur = con.execute(sql, params or [])
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
+    rows = [dict(zip(cols, row)) for row in cur.fetchall()]
+    for row in rows:
+        for column in _JSON_COLUMNS.intersection(row):
+            if isinstance(row[column], str):
+                row[column] = json.loads(row[column])
+    return rows

@@ -41,7 +41,8 @@ class Recorder:
         return found[0] if found else None
 
 
-async def until(condition: Callable[[], Any], *, timeout: float = 10.0, message: str = "condition") -> Any:
+async def until(condition: Callable[[], Any], *, timeout: float = 10.0, message: str = "condition",
+                interval: float = 0.01) -> Any:
     """Poll ``condition`` (plain or async) on the loop until it is truthy; fail at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
@@ -52,7 +53,7 @@ async def until(condition: Callable[[], Any], *, timeout: float = 10.0, message:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(interval)
 
 
 async def query(engine: Engine, sql: str, params: list | None = None) -> list[dict]:
@@ -67,7 +68,7 @@ async def applied_result(engine: Engine, table: str, row_id: int) -> str:
     async def applied():
         rows = await query(engine, f"SELECT result FROM {table} WHERE {key} = ? AND applied_at IS NOT NULL", [row_id])
         return rows[0]["result"] if rows else None
-    return await until(applied, timeout=5, message=f"{table} row {row_id} to be applied")
+    return await until(applied, timeout=5, message=f"{table} row {row_id} to be applied", interval=0.02)
 
 
 @contextlib.asynccontextmanager
