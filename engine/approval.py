@@ -158,7 +158,7 @@ class BatchGate:
             return
         run.bus.emit(ev.ApprovalTimeout(session_id=run.session_id, batch_id=self.batch_id, action="auto_approved",
                                         estimated_cost_usd=self.estimate))
-        self._resolve({i: Ticket(True, self.ready[i].prompt if i in self.ready else None,
+        self._resolve({i: Ticket(True, self._prompt(i),
                                  decision={"action": "approval_timeout", "decided_by": "timeout"})
                        for i in self.expected})
 
@@ -177,7 +177,7 @@ class BatchGate:
         record = {"decision_id": decision_id, "action": action, "decided_by": by, "comment": comment}
         run, sid = self.run, self.run.session_id
         members = sorted(self.expected)
-        prompt_of = {i: (self.ready[i].prompt if i in self.ready else None) for i in members}
+        prompt_of = {i: self._prompt(i) for i in members}
         if action == "approve_batch":
             tickets = {i: Ticket(True, prompt_of[i], decision=record) for i in members}
             event = ev.ApproveBatch(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
@@ -238,6 +238,12 @@ class BatchGate:
         run = self.run
         if run.status == "awaiting_approval" and not run._awaiting():
             run.set_status("running", "approval decided")
+
+    def _prompt(self, item_id: str) -> str | None:
+        # From the item itself, not ``ready``: after a resume, a decision written while the engine
+        # was down applies at the first tick, possibly before every item is back at the gate.
+        item = self.run.items.get(item_id)
+        return item.prompt if item is not None else None
 
     def _item_id(self, key: Any) -> str | None:
         if not isinstance(key, str):
