@@ -2,7 +2,8 @@
 
 ``assetgen submit`` and the console's "new run" append ``jobs`` rows; the
 daemon's tick handler claims the oldest queued job when a session slot is free
-and keeps the row's status in step (queued → running → done | failed).
+and keeps the row's status in step (queued → running → done | failed | cancelled; a
+job whose session was aborted is cancelled, one the daemon stopped is interrupted).
 """
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ class JobRunner:
                            "ORDER BY job_id LIMIT ?", [free]).fetchall()
         for job_id, raw in rows:
             try:
-                data = json.loads(raw) if raw else {}
+                if raw is None:
+                    raise SpecError('the job has no spec; write a JSON object, e.g. {"test": true}')
+                data = json.loads(raw)
                 resume_id = data.pop("resume", None) if isinstance(data, dict) else None
                 spec = RunSpec.from_dict(data)
             except (SpecError, json.JSONDecodeError) as exc:
@@ -66,8 +69,12 @@ class JobRunner:
     async def _run(self, job_id: int, spec: RunSpec, session_id: str, resume: bool) -> None:
         try:
             run = await self.engine.run_session(spec, session_id=session_id, resume=resume)
-            outcome = "done" if run.fatal is None else "failed"
-            self._outbox.append((job_id, outcome, run.fatal))
+            if run.fatal:
+                self._outbox.append((job_id, "failed", run.fatal))
+            elif run.aborted:  # an operator stopped it: the job did not do what it asked
+                self._outbox.append((job_id, "cancelled", "the session was aborted"))
+            else:
+                self._outbox.append((job_id, "done", None))
         except asyncio.CancelledError:
             self._outbox.append((job_id, "interrupted", "the daemon stopped"))
             raise
