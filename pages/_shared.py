@@ -73,16 +73,23 @@ def operator() -> str:
     return (st.session_state.get("operator") or "").strip()
 
 
+def _keep_operator() -> None:
+    st.session_state["_operator"] = st.session_state.get("operator", "")
+
+
 def render_sidebar() -> None:
-    """Each page calls this first. The operator name is copied to a plain session key because Streamlit
-    drops a widget's state on any run that does not draw it (a page switch, or AppTest, which reruns
-    only the page script); the plain key survives and seeds the widget again."""
-    if "operator" not in st.session_state and st.session_state.get("_operator"):
+    """Each page calls this first.
+
+    Streamlit scopes a widget to the page that draws it and drops its value when another page runs
+    (seen in a real browser: the name vanished on the second page switch). So the name lives in a
+    plain session key, copied there by on_change (callbacks run before the script), and that key
+    seeds the widget on every run of every page.
+    """
+    if "_operator" in st.session_state:
         st.session_state["operator"] = st.session_state["_operator"]
     with st.sidebar:
-        st.text_input("Operator", key="operator", placeholder="your name",
+        st.text_input("Operator", key="operator", placeholder="your name", on_change=_keep_operator,
                       help="Recorded on every control, decision, job and template version you write.")
-        st.session_state["_operator"] = st.session_state.get("operator", "")
         if not operator():
             st.caption(":orange[Enter your name to steer sessions and approve batches.]")
         cfg = settings()
