@@ -63,7 +63,8 @@ async def measure(data_dir: Path, *, count: int, interval: float, latency_scale:
             ORDER BY c.control_id""")
         calls = (await asyncio.to_thread(engine.store.query, "SELECT count(*) FROM api_calls"))[0][0]
     lags = [r[3] / 1e6 for r in rows if r[3] is not None]
-    return {"rows": rows, "lags": lags, "inserted": len(inserted), "lock_retries": sum(l.get("retries", 0) for l in lines),
+    return {"rows": rows, "lags": lags, "inserted": len(inserted),
+            "lock_retries": sum(line.get("retries", 0) for line in lines),
             "session_running_throughout": still_running, "api_calls": calls}
 
 
