@@ -3,7 +3,7 @@
 The engine daemon and the Streamlit console run as real subprocesses against one data
 directory in tmp_path, exactly as `assetgen up` starts them. Each process writes its output
 to a log file (never a pipe nobody reads, which would block it when full), and the logs are
-quoted in failures. Waiting is always on a condition with a deadline.
+printed with failures. Waiting is always on a condition with a deadline.
 """
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import httpx
 
+from conftest import wait_until
 from engine.config import load_settings
 from engine.runtime import engine_lock_holder
 
 __all__ = [
-    "CHROMIUM", "CHROMIUM_ARGS", "REPO_ROOT", "ARTIFACTS", "free_port", "deadline_wait", "Proc", "Studio",
+    "CHROMIUM", "CHROMIUM_ARGS", "REPO_ROOT", "ARTIFACTS", "free_port", "Proc", "Studio",
     "start_studio", "wait_http_ok", "launch_chromium",
 ]
 
@@ -41,20 +41,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def deadline_wait(condition: Callable[[], Any], *, timeout: float, message: str,
-                  interval: float = 0.1, on_timeout: Callable[[], str] | None = None) -> Any:
-    """Poll ``condition`` until truthy; raise AssertionError (with ``on_timeout()``'s text) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = on_timeout() if on_timeout else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}\n{extra}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -107,8 +93,20 @@ def wait_http_ok(url: str, *, timeout: float, proc: Proc | None = None) -> None:
         except httpx.HTTPError:
             return False
 
-    deadline_wait(ok, timeout=timeout, message=f"HTTP 200 from {url}",
-                  on_timeout=lambda: proc.log_tail() if proc else "")
+    with _logs_on_failure(proc):
+        wait_until(ok, timeout=timeout, interval=0.1, message=f"HTTP 200 from {url}")
+
+
+@contextlib.contextmanager
+def _logs_on_failure(*procs: Proc | None) -> Iterator[None]:
+    """A start-up that times out says why: print the children's logs (pytest shows them with the failure)."""
+    try:
+        yield
+    except BaseException:
+        for proc in procs:
+            if proc is not None:
+                print(proc.log_tail())
+        raise
 
 
 @dataclass
@@ -159,8 +157,9 @@ def start_studio(tmp: Path, *, startup_timeout: float = 45.0) -> Iterator[Studio
                 raise AssertionError(f"engine exited at start-up\n{engine.log_tail()}")
             return engine_lock_holder(settings) is not None and "engine serving" in engine.log_tail(20000)
 
-        deadline_wait(engine_up, timeout=startup_timeout, message="the engine daemon (engine.lock + 'engine serving')",
-                      on_timeout=engine.log_tail)
+        with _logs_on_failure(engine):
+            wait_until(engine_up, timeout=startup_timeout, interval=0.1,
+                       message="the engine daemon (engine.lock held and 'engine serving' logged)")
         wait_http_ok(f"{studio.console_url}/_stcore/health", timeout=startup_timeout, proc=console)
         yield studio
     finally:
