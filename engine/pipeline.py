@@ -295,6 +295,7 @@ class SessionRun:
     async def _stages(self, item: ItemState) -> tuple[str, str]:
         sid, iid, asset = self.session_id, item.item_id, item.asset
         async with self.limiter:
+            await self.engine.wait_for_backlog()
             item.status = "in_progress"
             item.started_at = time.monotonic()
             self.bus.emit(ev.ItemStarted(session_id=sid, item_id=iid, asset_id=asset.id, asset_type=asset.type,
