@@ -279,6 +279,12 @@ class ApprovalTimeout(Event):
     estimated_cost_usd: float
 
 
+@_event("approval_closed", "approval")
+class ApprovalClosed(Event):
+    batch_id: str
+    reason: str
+
+
 @_event("batch_progress", "approval")
 class BatchProgress(Event):
     batch_id: str

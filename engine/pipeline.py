@@ -206,6 +206,10 @@ class SessionRun:
             outcome = "aborted"
         else:
             outcome = "completed"
+        for gate in self.gates.values():
+            if gate.requested and not gate.decided:  # its items all ended: nothing waits any more
+                self.bus.emit(ev.ApprovalClosed(session_id=sid, batch_id=gate.batch_id,
+                                                reason=f"session {outcome} before a decision"))
         self._progress()
         self.bus.emit(ev.GenerationComplete(session_id=sid, outcome=outcome, counts=counts,
                                             cost_usd=round(self.budget.spent_usd, 8),

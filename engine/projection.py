@@ -257,6 +257,9 @@ class Projector:
     def _on_approve_items(self, r: Record, p: dict) -> None:
         self._decided(r, p, "partially_approved")
 
+    def _on_approval_closed(self, r: Record, p: dict) -> None:
+        self._upsert("approvals", (p["batch_id"],), status="closed", decided_by="engine", decided_at=_ts(r))
+
     def _on_approval_timeout(self, r: Record, p: dict) -> None:
         status = "timed_out_approved" if p["action"] == "auto_approved" else "held"
         self._upsert("approvals", (p["batch_id"],), status=status, decided_by="timeout", decided_at=_ts(r))

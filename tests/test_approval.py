@@ -207,3 +207,18 @@ def test_bad_decision_rows_are_refused_with_a_reason_and_change_nothing(tmp_path
     assert {i["status"] for i in items} == {"rejected"}
     assert all(i["reason"] == "batch rejected by reviewer: off brand" for i in items)
     assert engine.store.query_dicts("SELECT count(*) AS n FROM api_calls WHERE purpose = 'image'") == [{"n": 0}]
+
+
+def test_aborting_a_waiting_session_closes_its_request_and_refuses_later_decisions(tmp_path):
+    async def body(engine, rec, shell, request):
+        batch_id = request.payload["batch_id"]
+        await shell.aexecute("INSERT INTO controls (session_id, command, requested_by) VALUES (?, 'abort', 'ops')",
+                             [SID])
+        await until(lambda: rec.first("generation_complete", SID), timeout=10, message="generation_complete")
+        await until(lambda: rec.first("approval_closed", SID), timeout=5, message="approval_closed")
+        decision_id, _ = await decide(shell, batch_id, "approve_batch")
+        return batch_id, await decision_result(engine, decision_id), engine
+
+    batch_id, result, engine = run_async(gated_session(tmp_path, body))
+    assert result.startswith("refused: ")
+    assert engine.store.query("SELECT status FROM approvals WHERE batch_id = ?", [batch_id]) == [("closed",)]
