@@ -77,7 +77,7 @@ def status_summary(store: Store, *, limit: int = 10) -> str:
 def live_sessions(store: Store, *, limit: int = 50) -> pd.DataFrame:
     """Sessions for the picker: active ones first, then the most recent."""
     return store.query_df(
-        "SELECT session_id, status, provider, simulated, items_done, items_total, cost_usd, budget_usd, "
+        "SELECT session_id, status, provider, speed, simulated, items_done, items_total, cost_usd, budget_usd, "
         "created_at, updated_at FROM sessions "
         "ORDER BY (status IN ('running', 'paused', 'awaiting_approval')) DESC, "
         "coalesce(updated_at, created_at) DESC NULLS LAST LIMIT ?", [limit])

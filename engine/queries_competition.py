@@ -5,7 +5,7 @@ import pandas as pd
 
 from .store import Store
 
-__all__ = ["competed_items", "competition_for_item", "model_leaderboard"]
+__all__ = ["competed_items", "competition_for_item", "dropped_competitors", "model_leaderboard"]
 
 
 def competed_items(store: Store, session_id: str, *, limit: int = 500) -> pd.DataFrame:
@@ -23,6 +23,20 @@ def competition_for_item(store: Store, item_id: str) -> pd.DataFrame:
         "SELECT model, prompt, confidence, score, coverage, cost_usd, latency_ms, is_winner AS winner, "
         "coalesce(reasoning, rationale) AS reasoning, rationale FROM proposals WHERE item_id = ? "
         "ORDER BY is_winner DESC, score DESC NULLS LAST, model", [item_id])
+
+
+def dropped_competitors(store: Store, session_id: str, item_id: str) -> pd.DataFrame:
+    """Competitors thrown out of one item's competition (e.g. unusable JSON): model, reason and what they cost.
+
+    They leave no proposal row, yet their calls were paid; without this the page just shows one model fewer.
+    The session filter lets DuckDB skip most of a large event log by its zone maps.
+    """
+    return store.query_df(
+        "SELECT json_extract_string(e.payload, '$.model') AS model, json_extract_string(e.payload, '$.reason') AS reason, "
+        "(SELECT sum(c.cost_usd) FROM api_calls c WHERE c.item_id = e.item_id "
+        " AND c.model = json_extract_string(e.payload, '$.model') AND c.purpose = 'prompt') AS cost_usd "
+        "FROM events e WHERE e.session_id = ? AND e.item_id = ? AND e.type = 'competitor_dropped' ORDER BY e.seq",
+        [session_id, item_id])
 
 
 def model_leaderboard(store: Store, *, session_id: str | None = None) -> pd.DataFrame:

@@ -23,8 +23,9 @@ from engine.queries import engine_status
 from engine.store import Store, StoreBusy
 
 __all__ = [
-    "STAGE_COLORS", "settings", "store", "feed", "operator", "render_sidebar", "guard", "run_action",
+    "STAGE_COLORS", "TOTAL_SERIES", "settings", "store", "feed", "operator", "render_sidebar", "guard", "run_action",
     "engine_banner", "model_color", "color_scale", "money", "simulated_badge", "fmt_duration", "short_model",
+    "clip",
 ]
 
 # The console's lock wait: short, so a page never hangs; the guard says "busy" and retries.
@@ -36,6 +37,7 @@ STAGE_COLORS = {
     "discovery": "#5B8FF9", "prompt": "#9270CA", "model": "#F6BD16", "approval": "#E8684A",
     "image": "#5AD8A6", "save": "#269A99", "done": "#7F8C8D", "pending": "#C0C4CC",
 }
+TOTAL_SERIES, TOTAL_COLOR = "(total)", "#2B2B2B"
 _MODEL_PALETTE = ("#4E79A7", "#F28E2B", "#59A14F", "#E15759", "#76B7B2", "#EDC948", "#B07AA1", "#FF9DA7",
                   "#9C755F", "#BAB0AC")
 
@@ -146,6 +148,8 @@ def engine_banner(db: Store) -> dict:
 
 def model_color(model: str) -> str:
     """A model keeps its colour on every page and across runs (hash of its name, not its rank)."""
+    if model == TOTAL_SERIES:  # the Costs chart's sum line must not share a model's colour
+        return TOTAL_COLOR
     digest = hashlib.sha1(model.encode()).digest()
     return _MODEL_PALETTE[digest[0] % len(_MODEL_PALETTE)]
 
@@ -160,6 +164,15 @@ def color_scale(values, *, kind: str = "model") -> alt.Scale:
 
 def short_model(model: str | None) -> str:
     return (model or "—").split("/")[-1]
+
+
+def clip(text: str | None, limit: int) -> str:
+    """At most ``limit`` characters, cut at a word boundary with an ellipsis (a mid-word cut reads as a bug)."""
+    text = (text or "").strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.")
+    return f"{cut}…"
 
 
 def money(value: float | None, *, simulated: bool = False, digits: int = 4) -> str:

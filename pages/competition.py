@@ -5,8 +5,8 @@ import altair as alt
 import streamlit as st
 
 from engine import queries as q
-from engine.queries_competition import competed_items, competition_for_item, model_leaderboard
-from pages._shared import color_scale, guard, render_sidebar, short_model, simulated_badge, store
+from engine.queries_competition import competed_items, competition_for_item, dropped_competitors, model_leaderboard
+from pages._shared import color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
 
 render_sidebar()
 db = store()
@@ -36,12 +36,18 @@ with per_item:
                                    format_func=lambda i: f"{labels[i]} · winner {short_model(items.set_index('item_id').loc[i, 'winner'])}")
             with guard():
                 proposals = competition_for_item(db, item_id)
-            st.markdown(f"Costs {simulated_badge(bool(simulated.get(session_id)))}")
+                dropped = dropped_competitors(db, session_id, item_id)
+            st.markdown(f"{len(proposals)} proposals for **{labels[item_id]}**"
+                        + (f", {len(dropped)} dropped" if len(dropped) else "")
+                        + f" · costs {simulated_badge(bool(simulated.get(session_id)))}")
             winner = proposals[proposals["winner"].fillna(False).astype(bool)]
             if not winner.empty:
                 top = winner.iloc[0]
                 st.success(f"**{top['model']}** won: {top['reasoning'] or 'no reasoning recorded'}",
                            icon=":material/emoji_events:")
+            for gone in dropped.itertuples():  # paid for but out of the running: say so, or it just looks missing
+                st.warning(f"**{gone.model}** was dropped (its call still cost {money(gone.cost_usd)}): {gone.reason}",
+                           icon=":material/block:")
             st.dataframe(
                 proposals[["model", "winner", "confidence", "score", "coverage", "cost_usd", "latency_ms", "prompt",
                            "reasoning"]],

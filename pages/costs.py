@@ -7,7 +7,7 @@ import streamlit as st
 
 from engine import queries as q
 from engine.queries_costs import cost_breakdown, cost_timeseries, cost_totals, per_call_table
-from pages._shared import color_scale, guard, money, render_sidebar, simulated_badge, store
+from pages._shared import TOTAL_SERIES, color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
 
 ALL = "All sessions"
 
@@ -50,8 +50,9 @@ if series.empty:
 else:
     lines = alt.Chart(series).mark_line(point=len(series) < 60, interpolate="step-after").encode(
         x=alt.X("finished_at:T", title="time", axis=alt.Axis(format="%H:%M:%S")), y=alt.Y("cumulative_usd:Q", title="USD"),
-        color=alt.Color("model:N", scale=color_scale(series["model"]), legend=alt.Legend(orient="top")),
-        strokeWidth=alt.condition(alt.datum.model == "(total)", alt.value(3), alt.value(1.5)),
+        color=alt.Color("model:N", scale=color_scale(series["model"]),
+                        legend=alt.Legend(orient="top", labelLimit=320)),  # default 160 px cut model ids
+        strokeWidth=alt.condition(alt.datum.model == TOTAL_SERIES, alt.value(3), alt.value(1.5)),
         tooltip=["model", "finished_at:T", alt.Tooltip("cumulative_usd:Q", format="$.4f")])
     layers = [lines]
     if budget:
@@ -76,8 +77,11 @@ for col, (by, title) in zip(by_cols, (("stage", "By stage"), ("asset_type", "By 
             continue
         encode_color = (alt.Color("model:N", scale=color_scale(frame["model"]), legend=None) if by == "model"
                         else alt.value("#6C4AB6"))
+        # a third of the page is too narrow for provider/model ids: label bars with the short name
+        frame["label"] = frame[by].map(short_model) if by == "model" else frame[by]
         st.altair_chart(alt.Chart(frame).mark_bar().encode(
-            x=alt.X("cost_usd:Q", title="USD"), y=alt.Y(f"{by}:N", sort="-x", title=None), color=encode_color,
+            x=alt.X("cost_usd:Q", title="USD"), color=encode_color,
+            y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
             tooltip=[by, alt.Tooltip("cost_usd:Q", format="$.4f"), "calls",
                      alt.Tooltip("mean_latency_ms:Q", format=".0f")]).properties(height=alt.Step(26)),
             width="stretch")

@@ -34,7 +34,10 @@ with guard():
 st.caption(f"{len(frame)} events shown, newest first" + (" (limit reached: narrow the filters or raise Rows)"
                                                          if len(frame) >= limit else ""))
 st.dataframe(frame, hide_index=True, width="stretch", height=520,
-             column_config={"payload": st.column_config.TextColumn("payload", width="large")})
+             column_config={"payload": st.column_config.TextColumn("payload", width="large"),
+                            # many events share a second: without milliseconds their order is unreadable
+                            "ts": st.column_config.DatetimeColumn("ts", format="YYYY-MM-DD HH:mm:ss.SSS"),
+                            "item_id": st.column_config.TextColumn("item_id", width="medium")})
 d = st.columns([1, 1, 4])
 d[0].download_button("Download CSV", frame_to_csv(frame), file_name="events.csv", mime="text/csv",
                      key="ev_csv", icon=":material/download:", disabled=frame.empty)

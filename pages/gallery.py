@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.queries_archive import gallery_filters, gallery_items, read_provenance, resolve_image_path
-from pages._shared import guard, money, render_sidebar, settings, short_model, store
+from pages._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
 COLUMNS = 4
 
@@ -39,7 +39,7 @@ with grid:
                     st.image(str(path), width="stretch")
                 st.markdown(f"**{row.title or row.asset_id}** · {row.asset_type} · {row.tier}")
                 st.caption(f"{short_model(row.winner_model)} · {money(row.cost_usd, simulated=bool(row.simulated))}")
-                st.caption((row.final_prompt or "")[:160])
+                st.caption(clip(row.final_prompt, 160))
 
 with detail:
     labels = dict(zip(items["item_id"], items["asset_id"]))

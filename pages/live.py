@@ -25,6 +25,7 @@ if sessions.empty:
     st.stop()
 
 statuses = dict(zip(sessions["session_id"], sessions["status"]))
+speeds = dict(zip(sessions["session_id"], sessions["speed"]))
 options = list(sessions["session_id"])
 default = q.pick_session(sessions)
 session_id = st.selectbox(
@@ -80,7 +81,7 @@ def live_panel(session_id: str) -> None:
         st.progress(used, text=f"Budget used {used:.0%}" + (" · SIMULATED" if simulated else ""))
     _strip(counts)
 
-    left, right = st.columns([3, 2])
+    left, right = st.columns([1, 1])  # the event feed needs the room: its payload was pushed out of view
     with left:
         st.subheader("In flight")
         if in_flight.empty:
@@ -106,7 +107,9 @@ def live_panel(session_id: str) -> None:
             st.caption("No events yet.")
         else:
             events["payload"] = events["payload"].str.slice(0, 120)
-            st.dataframe(events[["seq", "ts", "type", "item_id", "payload"]], hide_index=True, width="stretch",
+            # the session is picked above: its id repeated in every item id only pushed the payload out of view
+            events["asset"] = events["item_id"].str.split(":", n=1).str[-1]
+            st.dataframe(events[["seq", "ts", "type", "asset", "payload"]], hide_index=True, width="stretch",
                          height=420, column_config={"ts": st.column_config.DatetimeColumn("time", format="HH:mm:ss.SSS")})
         staleness = live.staleness_s()
         st.caption(f"Feed at seq {live.last_seq}" + (f" · newest event {staleness:.1f}s ago" if staleness is not None else ""))
@@ -150,8 +153,10 @@ def controls_bar(session_id: str) -> None:
         st.write("Abort cancels every request in flight and ends the session.")
         if st.button("Abort session", key="ctl_abort", type="primary"):
             send("abort")
-    speed = cols[4].segmented_control("Speed", SPEEDS, default="normal", key="ctl_speed",
-                                      label_visibility="collapsed")
+    # start from the session's own speed: a fixed "normal" misread a fast session as normal
+    current = speeds.get(session_id)
+    speed = cols[4].segmented_control("Speed", SPEEDS, default=current if current in SPEEDS else "normal",
+                                      key="ctl_speed", label_visibility="collapsed")
     if cols[5].button("Set speed", key="ctl_speed_apply", disabled=not active or not speed, width="stretch"):
         send("speed", arg=speed)
     if not active:
