@@ -34,8 +34,9 @@ def test_kill_9_mid_stream_loses_at_most_the_last_tick(db_path, wait_until):
     engine = spawn("engine", db_path, "--batch", BATCH)
     lines = follow(engine)
     try:
-        wait_until(lambda: sum("persisted" in line for line in lines) >= 5, timeout=30,
-                   message="the engine to commit five ticks")
+        # kill while a tick is under way: its last word is "emitted", so it is inside flush()
+        wait_until(lambda: sum("persisted" in line for line in lines) >= 5 and "emitted" in lines[-1],
+                   timeout=30, interval=0.0005, message="the engine to commit five ticks and start a sixth")
     finally:
         os.kill(engine.pid, signal.SIGKILL)
         engine.wait(timeout=30)
