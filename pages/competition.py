@@ -68,11 +68,14 @@ with leaderboard:
     else:
         cols = st.columns(3)
         leader = board.iloc[0]
-        cols[0].metric("Leader", short_model(leader["model"]), f"{int(leader['wins'])} wins", delta_color="off")
+        cols[0].metric("Leader", short_model(leader["model"]), f"{int(leader['wins'])} wins", delta_color="off",
+                       delta_arrow="off")
         cols[1].metric("Models", len(board))
         cols[2].metric("Proposals", int(board["entries"].sum()))
         chart = alt.Chart(board).mark_bar().encode(
-            x=alt.X("wins:Q"), y=alt.Y("model:N", sort="-x", title=None),
+            # whole wins only, and room for provider/model ids
+            x=alt.X("wins:Q", axis=alt.Axis(format="d", tickMinStep=1)),
+            y=alt.Y("model:N", sort="-x", title=None, axis=alt.Axis(labelLimit=260)),
             color=alt.Color("model:N", scale=color_scale(board["model"]), legend=None),
             tooltip=["model", "entries", "wins", alt.Tooltip("win_rate:Q", format=".0%"),
                      alt.Tooltip("mean_confidence:Q", format=".2f"), alt.Tooltip("cost_usd:Q", format="$.4f")],

@@ -125,7 +125,8 @@ def timeline(session_id: str) -> None:
     frame["item"] = frame["asset_id"]
     chart = alt.Chart(frame).mark_bar(cornerRadius=2).encode(
         x=alt.X("start:T", title="time", axis=alt.Axis(format="%H:%M:%S")), x2="end:T",
-        y=alt.Y("item:N", sort=alt.EncodingSortField("start", op="min"), title=None),
+        y=alt.Y("item:N", sort=alt.EncodingSortField("start", op="min"), title=None,
+                axis=alt.Axis(labelLimit=260)),  # the default 180 px cut asset ids like icon-power-of-attorney
         color=alt.Color("stage:N", scale=color_scale(frame["stage"], kind="stage"), legend=alt.Legend(orient="top")),
         tooltip=["item_id", "stage", "start:T", "end:T", alt.Tooltip("seconds:Q", format=".1f")],
     ).properties(height=alt.Step(24))  # one 24 px band per item: a fixed height squeezes the bands flat

@@ -8,6 +8,7 @@ screenshotted under test-artifacts/browser/ for a human look.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ expect = sync_api.expect
 OPERATOR = "Dana Browser"
 ITEMS = 12
 PAGES = ("Live", "Competition", "Costs", "Approvals", "Templates", "Gallery", "History", "Events")
+SECOND_TABS = {"Live": "Timeline", "Competition": "Leaderboard"}  # charts a first look would miss
 UI_TIMEOUT_MS = 15_000
 
 
@@ -181,10 +183,15 @@ def test_operator_runs_approves_and_sees_twelve_icons(studio, page):
             # the name must survive page switches: every write the operator makes is signed with it
             expect(page.locator(".st-key-operator input")).to_have_value(OPERATOR)
             screenshot(page, title.lower())
+            if title in SECOND_TABS:
+                page.get_by_role("tab", name=SECOND_TABS[title], exact=True).click()
+                wait_idle(page)
+                screenshot(page, f"{title}-{SECOND_TABS[title]}".lower())
         timings["screenshots"] = time.monotonic() - started
         assert not page.errors, f"JavaScript errors in the console: {page.errors}"
     except Exception:
-        screenshot(page, "failure")
+        with contextlib.suppress(Exception):  # never hide the real failure behind a failed screenshot
+            screenshot(page, "failure")
         print(studio.logs())
         raise
     finally:
