@@ -230,20 +230,22 @@ async def watch(
 
 
 async def _follow(ws, board: SessionBoard, screen: _Screen, dirty: asyncio.Event, stop: asyncio.Event) -> None:
-    stopper = asyncio.create_task(stop.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    receive: asyncio.Future | None = None
     try:
         while True:
             receive = asyncio.ensure_future(ws.recv())
             done, _ = await asyncio.wait({receive, stopper}, return_when=asyncio.FIRST_COMPLETED)
             if receive not in done:
-                receive.cancel()
                 return
             message = json.loads(receive.result())
             if message.get("type") == "event" and board.apply(message):
                 screen.event(board.tail[-1])
                 dirty.set()
-    finally:
+    finally:  # also on Ctrl-C: leave no task behind to complain at exit
         stopper.cancel()
+        if receive is not None and not receive.done():
+            receive.cancel()
 
 
 async def _redraw(board: SessionBoard, screen: _Screen, dirty: asyncio.Event, stop: asyncio.Event,
