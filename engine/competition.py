@@ -28,7 +28,8 @@ __all__ = ["Proposal", "Verdict", "compete", "score_proposals", "PROPOSAL_SCHEMA
 DEFAULT_COMPETITORS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "google/gemini-2.5-flash")
 WEIGHTS = {"confidence": 0.35, "coverage": 0.50, "cost": 0.15}
 SCORING_RULE = "score = 0.35*confidence + 0.50*coverage + 0.15*(1 - cost/max_cost)"
-MAX_COMPLETION_TOKENS = 900
+# Reasoning models spend hidden tokens from the same limit before any visible output: leave room.
+MAX_COMPLETION_TOKENS = 2000
 PROPOSAL_SCHEMA = {
     "type": "json_schema",
     "json_schema": {
@@ -115,6 +116,7 @@ async def compete(run: "SessionRun", item, brief, *, recorded: list[Proposal] = 
     estimate = {m: run.estimate_text(m, messages, MAX_COMPLETION_TOKENS) for m in models}
 
     async def ask(model: str) -> Proposal | None:
+        result = None
         try:
             call_id, result = await paid_call(
                 run, item_id=iid, purpose="prompt", model=model, estimate_usd=estimate[model],
@@ -125,8 +127,12 @@ async def compete(run: "SessionRun", item, brief, *, recorded: list[Proposal] = 
             )
             prompt, confidence, rationale = parse_proposal(result.json_content())
         except (MalformedContent, ValueError) as exc:
-            run.bus.emit(ev.CompetitorDropped(session_id=sid, item_id=iid, model=model,
-                                              reason=f"unusable answer: {exc}"))
+            answered = result or getattr(exc, "result", None)
+            reason = f"unusable answer: {exc}"
+            if answered is not None and answered.finish_reason == "length":
+                reason = (f"ran out of tokens (limit {MAX_COMPLETION_TOKENS}, {answered.reasoning_tokens or 0} spent "
+                          f"on reasoning) before finishing its answer")
+            run.bus.emit(ev.CompetitorDropped(session_id=sid, item_id=iid, model=model, reason=reason))
             return None
         except CallFailed as exc:
             run.bus.emit(ev.CompetitorDropped(session_id=sid, item_id=iid, model=model, reason=str(exc)))
