@@ -20,6 +20,13 @@ def concurrency_for(speed: str, override: int | None = None) -> int:
     return override if override else SPEED_CONCURRENCY[speed]
 
 
+def _refuse_unknown(data: dict, cls: type, what: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise SpecError(f"unknown {what}(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+
+
 @dataclass
 class ApprovalSettings:
     enabled: bool = True
@@ -76,18 +83,12 @@ class RunSpec:
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
         if not isinstance(data, dict):
             raise SpecError("a run spec must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise SpecError(f"unknown run option(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        _refuse_unknown(data, cls, "run option")
         values = {k: v for k, v in data.items() if v is not None or k in ("budget_usd", "limit", "concurrency")}
         approval = values.pop("approval", None) or {}
         if not isinstance(approval, dict):
             raise SpecError("approval must be an object")
-        approval_known = {f.name for f in fields(ApprovalSettings)}
-        bad = sorted(set(approval) - approval_known)
-        if bad:
-            raise SpecError(f"unknown approval option(s): {', '.join(bad)}")
+        _refuse_unknown(approval, ApprovalSettings, "approval option")
         try:
             spec = cls(**values, approval=ApprovalSettings(**{k: v for k, v in approval.items() if v is not None}))
         except TypeError as exc:
