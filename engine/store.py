@@ -164,7 +164,7 @@ class Store:
                     raise StoreBusy(self.path, waited, str(exc)) from None
                 self.stats["attach_retries"] += 1
                 time.sleep(min(delay * random.uniform(0.5, 1.5), self.lock_timeout - waited))
-                delay = min(delay * 1.7, 0.25)
+                delay = min(delay * 1.7, 0.1)  # a lock is held for one short transaction: look again soon
 
     def _detach(self) -> None:
         try:
