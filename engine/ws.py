@@ -36,9 +36,9 @@ from .config import Settings, ensure_ws_token
 from .store import Store, StoreBusy
 from .ws_protocol import (
     CLOSE_BACKFILL_UNAVAILABLE, CLOSE_FELL_BEHIND, CLOSE_HELLO_TIMEOUT, CLOSE_TOO_SLOW,
-    CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES, BadRequest, Hello, ack_message, default_allowed_origins,
-    engine_info, error_message, frame_from_row, origins_from_env, parse_hello, parse_message,
-    snapshot_message, to_json,
+    CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES, BadRequest, Hello, ack_message, control_request,
+    decision_request, default_allowed_origins, engine_info, error_message, frame_from_row, origins_from_env,
+    parse_hello, parse_message, snapshot_message, to_json,
 )
 
 __all__ = ["WsServer", "server_from_settings", "SnapshotSource"]
@@ -73,6 +73,14 @@ class _Client:
 
 
 class WsServer:
+    """Serve the bus to websockets clients; ``await start()``, ``await close()`` (or ``async with``).
+
+    ``port=0`` picks a free port, readable as ``.port`` after start. ``snapshot`` replaces the
+    default sessions read (see SnapshotSource). A client is dropped when more than ``max_queue``
+    events wait for it. Must be started on the loop that should serve; ``bus.emit`` may then be
+    called from any thread.
+    """
+
     def __init__(
         self,
         *,
@@ -307,26 +315,10 @@ class WsServer:
             return error_message("internal", f"{type(exc).__name__}: {exc}", request_id)
 
     def _control(self, message: dict) -> int:
-        arg = message.get("arg")
-        return request_control(
-            self.store, _text(message, "command", required=True),
-            session_id=_text(message, "session_id"), item_id=_text(message, "item_id"),
-            arg=None if arg is None else str(arg),
-            requested_by=_text(message, "requested_by") or "ws", source="ws",
-        )
+        return request_control(self.store, **control_request(message), source="ws")
 
     def _decision(self, message: dict) -> int:
-        item_ids = message.get("item_ids")
-        if item_ids is not None and not (isinstance(item_ids, list) and all(isinstance(i, str) for i in item_ids)):
-            raise BadRequest("item_ids must be a list of item id strings")
-        modifications = message.get("modifications")
-        if modifications is not None and not isinstance(modifications, dict):
-            raise BadRequest("modifications must be an object {item_id: edited prompt}")
-        return request_decision(
-            self.store, _text(message, "action", required=True), batch_id=_text(message, "batch_id"),
-            item_ids=item_ids, modifications=modifications, comment=_text(message, "comment"),
-            decided_by=_text(message, "decided_by") or "ws",
-        )
+        return request_decision(self.store, **decision_request(message))
 
     # -- fan-out (loop thread only) -------------------------------------------------------------
     def _on_record(self, record: Record) -> None:
@@ -515,17 +507,6 @@ def _write(conn: ServerConnection, wire: bytes) -> bool:
     except Exception:  # a socket failing mid-write is closed by websockets; the others go on
         return False
     return True
-
-
-def _text(message: dict, key: str, *, required: bool = False) -> str | None:
-    value = message.get(key)
-    if value is None:
-        if required:
-            raise BadRequest(f"missing {key!r}")
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"{key!r} must be a string")
-    return value
 
 
 def server_from_settings(settings: Settings, *, bus: Bus, store: Store,

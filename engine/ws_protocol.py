@@ -19,7 +19,7 @@ __all__ = [
     "CLOSE_FELL_BEHIND", "CLOSE_BACKFILL_UNAVAILABLE", "RECONNECT_CODES",
     "BadRequest", "Hello", "parse_message", "parse_hello", "default_allowed_origins", "origins_from_env",
     "hello_message", "error_message", "ack_message", "snapshot_message", "engine_info",
-    "frame_from_row", "to_json",
+    "frame_from_row", "to_json", "control_request", "decision_request",
 ]
 
 # Frames over 1 MiB are refused by the websockets library itself (close code 1009).
@@ -141,3 +141,40 @@ def frame_from_row(seq: int, ts_us: int, session_id: str | None, item_id: str | 
     record = Record(seq, ts_us, session_id, item_id, type_, payload_json, "")
     record.frame = encode_frame(seq, record.ts_iso, session_id, item_id, type_, payload_json)
     return record
+
+
+def control_request(message: dict) -> dict:
+    """The keyword arguments of engine.commands.request_control from a ``command`` message."""
+    arg = message.get("arg")
+    return {
+        "command": _text(message, "command", required=True),
+        "session_id": _text(message, "session_id"), "item_id": _text(message, "item_id"),
+        "arg": None if arg is None else str(arg),
+        "requested_by": _text(message, "requested_by") or "ws",
+    }
+
+
+def decision_request(message: dict) -> dict:
+    """The keyword arguments of engine.commands.request_decision from a ``decision`` message."""
+    item_ids = message.get("item_ids")
+    if item_ids is not None and not (isinstance(item_ids, list) and all(isinstance(i, str) for i in item_ids)):
+        raise BadRequest("item_ids must be a list of item id strings")
+    modifications = message.get("modifications")
+    if modifications is not None and not isinstance(modifications, dict):
+        raise BadRequest("modifications must be an object {item_id: edited prompt}")
+    return {
+        "action": _text(message, "action", required=True), "batch_id": _text(message, "batch_id"),
+        "item_ids": item_ids, "modifications": modifications, "comment": _text(message, "comment"),
+        "decided_by": _text(message, "decided_by") or "ws",
+    }
+
+
+def _text(message: dict, key: str, *, required: bool = False) -> str | None:
+    value = message.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"missing {key!r}")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key!r} must be a string")
+    return value
