@@ -108,7 +108,7 @@ class Engine:
 
             self.ws = WsServer(bus=self.bus, store=self.store, token=ensure_ws_token(self.settings),
                                host=self.settings.ws_host, port=self.ws_port,
-                               console_port=self.settings.console_port, snapshot=self.snapshot)
+                               console_port=self.settings.console_port)
             try:
                 await self.ws.start()
             except OSError as exc:  # the port is taken: the console still follows through the database
@@ -195,16 +195,6 @@ class Engine:
             if gate is not None:
                 return gate
         return None
-
-    def snapshot(self) -> list[dict]:
-        rows = self.store.query_dicts("SELECT * FROM sessions ORDER BY created_at DESC LIMIT 50")
-        live = {s["session_id"]: s for s in self.projector.sessions()}
-        out = []
-        for row in rows:
-            row.update(live.pop(row["session_id"], {}))
-            out.append(row)
-        out = list(live.values()) + out
-        return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in out]
 
     # -- sessions -----------------------------------------------------------------------------
     async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False):
