@@ -91,7 +91,7 @@ def sql(ctx: Context, query: str, fmt: str):
     elif fmt == "json":
         click.echo(frame.to_json(orient="records", date_format="iso"))
     else:
-        click.echo(frame.to_string(index=False) if len(frame) else "(no rows)")
+        click.echo(frame.to_string(index=False, na_rep="NULL") if len(frame) else "(no rows)")
 
 
 @cli.command()
