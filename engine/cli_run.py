@@ -79,7 +79,9 @@ def run(ctx: Context, resume_id, ws_port, **options):
     """Run one generation session in this process and show its progress.
 
     Prints the session id, then a live progress bar; exits 0 when the session
-    completes (1 if it failed, 3 if it was aborted).
+    completes (1 if it failed, 3 if it was aborted). When a daemon (`assetgen
+    serve` / `up`) already runs on the data dir, the run is queued there and
+    followed from here.
 
     \b
     Examples:
@@ -93,10 +95,18 @@ def run(ctx: Context, resume_id, ws_port, **options):
 
     spec = spec_from_options(options)
     holder = engine_lock_holder(ctx.settings)
-    if holder:
-        raise click.ClickException(
-            f"an engine (PID {holder}) already runs on {ctx.settings.data_dir}: queue this run with "
-            "`assetgen submit` (same options) and follow it with `assetgen watch`.")
+    if holder:  # one engine per data dir: hand the run to it and follow along
+        from .follow import follow_job
+
+        job_spec = {"resume": resume_id} if resume_id else spec.to_dict()
+        job_id = submit_job(ctx.store, job_spec, requested_by=os.environ.get("USER") or "cli")
+        click.echo(f"an engine (PID {holder}) already runs on {ctx.settings.data_dir}: queued as job {job_id}; "
+                   "following it (Ctrl-C stops following, not the session)", err=True)
+        try:
+            outcome = follow_job(ctx.store, job_id)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        sys.exit({"completed": 0, "done": 0, "failed": 1, "aborted": 3, "cancelled": 3}.get(outcome, 1))
     try:
         code = asyncio.run(run_in_process(ctx.settings, spec, resume_id=resume_id, lock_timeout=ctx.lock_timeout,
                                           ws_port=ws_port))

@@ -90,6 +90,7 @@ class Printer:
         self.interval = interval if self.tty else piped_interval
         self._last = 0.0
         self._note = ""
+        self._line = ""
 
     def show(self, progress: SessionProgress, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -100,6 +101,9 @@ class Printer:
             self._note = progress.last_note
             self._write(f"  {progress.last_note}\n")
         line = progress.line()
+        if line == self._line and not self.tty:
+            return
+        self._line = line
         if self.tty:
             self._write("\r\x1b[2K" + line)
         else:

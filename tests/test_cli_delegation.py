@@ -1,0 +1,29 @@
+"""`assetgen run` while a daemon holds the data dir: the run is queued as a job and followed to its end."""
+import os
+import subprocess
+import sys
+
+from engine.store import Store
+
+from conftest import wait_until
+
+
+def test_run_hands_the_session_to_the_running_daemon_and_follows_it(tmp_path):
+    data = tmp_path / "data"
+    env = {**os.environ, "ASSETGEN_WS_PORT": "0"}
+    daemon = subprocess.Popen([sys.executable, "-m", "engine", "--data-dir", str(data), "serve"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (data / "engine.lock").exists() and (data / "engine.lock").read_text().strip(),
+                   timeout=20, message="daemon up")
+        run = subprocess.run([sys.executable, "-m", "engine", "--data-dir", str(data), "run", "--test",
+                              "--test-type", "icons", "--latency-scale", "0"],
+                             capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=20)
+    assert run.returncode == 0, run.stderr
+    assert "queued as job 1" in run.stderr
+    store = Store(data / "studio.duckdb")
+    assert store.query("SELECT status FROM jobs") == [("done",)]
+    assert store.query("SELECT status, items_done FROM sessions") == [("completed", 3)]
