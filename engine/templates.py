@@ -1,40 +1,30 @@
 """Prompt templates: how a catalog asset becomes a brief for the competing models.
 
-The template BODY is data (a JSON-serialisable dict, built-in default in
-data/templates/default.json) so operators can edit it in the console's master
-prompt editor; every saved edit is a new row of ``template_versions`` and one
-row is active. Body keys:
+``build_brief`` renders a template body (engine/template_body.py, versioned in
+DuckDB by engine/template_store.py) for one asset and, given ``emit``, narrates
+each step as the template events of engine/events.py. ``competition_messages``
+asks a model for a prompt meeting the brief, and ``coverage`` scores how much of
+the brief's required elements that prompt carries.
 
-``master_prompt``     the "Brief:" paragraph, with ``{placeholders}`` (see PLACEHOLDERS)
-``tier_rule``         ``{description, minimum_by_type: {asset_type: tier}}``: the tier is
-                      the asset's declared tier, raised (never lowered) to the minimum
-                      for its type, compared by the tiers' ``rank``
-``tiers``             ``{name: {rank, rule, detail_level, guidance, luxury}}``
-``emotional_layers``  ``{theme: [elements]}``; the first ``required.emotional_elements``
-                      become required elements
-``style``             ``palette [{name, hex}]``, and per asset type (with a ``default``):
-                      ``medium``, ``line_weight``, ``composition {keyword, text}``; ``avoid``
-``luxury_indicators`` applied to tiers with ``luxury: true`` (the top tier by default)
-``required``          how many palette colours / emotional elements / luxury indicators
-                      a competitor's prompt must carry
-
-``build_brief`` renders a body for one asset and, given ``emit``, narrates each
-step as the template events of engine/events.py.
+The body and version names are re-exported here, so ``engine.templates`` stays
+the one import for everything about templates.
 """
 from __future__ import annotations
 
-import difflib
-import json
 import re
-import string
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
 from . import events as ev
 from .catalog import Asset
-from .store import Store
+from .template_body import (
+    DEFAULT_REQUIRED, DEFAULT_TEMPLATE_PATH, PLACEHOLDERS, TemplateError, TemplateVersion, default_template,
+    load_default_template_body, validate_template,
+)
+from .template_store import (
+    activate_template, active_template, diff_template_versions, ensure_default_template, get_template_version,
+    list_template_versions, save_template_version,
+)
 
 __all__ = [
     "TemplateError", "TemplateVersion", "Brief", "PLACEHOLDERS", "DEFAULT_TEMPLATE_PATH",
@@ -44,49 +34,7 @@ __all__ = [
     "select_tier", "build_brief", "competition_messages", "coverage",
 ]
 
-DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "data" / "templates" / "default.json"
-
-PLACEHOLDERS = {
-    "title": "the asset's title",
-    "description": "the asset's art-direction sentence",
-    "asset_id": "the asset's id",
-    "asset_type": "singular type label: icon, illustration, hero image, ...",
-    "aspect_ratio": "W:H",
-    "image_size": "1K, 2K or 4K",
-    "brand": "body['brand']",
-    "tier": "the selected tier",
-    "tier_detail": "the tier's detail_level",
-    "tier_guidance": "the tier's guidance sentence",
-    "theme": "the asset's theme id, e.g. peace_of_mind",
-    "mood": "the theme in words, e.g. peace of mind",
-    "emotional_elements": "the theme's elements, comma-separated",
-    "palette": "colour names with hex codes",
-    "medium": "style.medium for the asset type",
-    "line_weight": "style.line_weight for the asset type",
-    "composition": "style.composition text for the asset type",
-    "composition_keyword": "style.composition keyword for the asset type",
-    "must_include": "the asset's must_include phrases, comma-separated",
-    "luxury": "a 'Luxury finish: ...' sentence on luxury tiers, else empty",
-}
-_PER_TYPE_STYLE = ("medium", "line_weight", "composition")
-_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_DEFAULT_REQUIRED = {"palette_colours": 2, "emotional_elements": 1, "luxury_indicators": 2}
-
 Emit = Callable[[ev.Event], Any]
-
-
-class TemplateError(ValueError):
-    """A template body or version that cannot be used; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class TemplateVersion:
-    version: int
-    body: dict
-    author: str | None
-    comment: str | None
-    created_at: datetime | None
-    active: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,216 +48,6 @@ class Brief:
     aspect_ratio: str = ""
     image_size: str = ""
     sections: tuple[str, ...] = field(default=())
-
-
-# --- the body ----------------------------------------------------------------------------------
-def load_default_template_body() -> dict:
-    """A fresh copy of the built-in body (callers may mutate it)."""
-    return json.loads(DEFAULT_TEMPLATE_PATH.read_text(encoding="utf-8"))
-
-
-def default_template() -> TemplateVersion:
-    """The built-in body as version 0, for use without a database (tests, dry runs)."""
-    return TemplateVersion(0, load_default_template_body(), "built-in", "data/templates/default.json", None)
-
-
-def validate_template(body: Any) -> dict:
-    """Return ``body`` if it can build briefs; else raise TemplateError listing every problem."""
-    problems: list[str] = []
-    if not isinstance(body, dict):
-        raise TemplateError(f"template body must be a JSON object, got {type(body).__name__}")
-    try:
-        json.dumps(body)
-    except (TypeError, ValueError) as exc:
-        problems.append(f"body is not JSON-serialisable: {exc}")
-    _check_master_prompt(body.get("master_prompt"), problems)
-    tiers = body.get("tiers")
-    if not isinstance(tiers, dict) or not tiers:
-        problems.append("tiers: expected an object {name: {rank, rule, detail_level, guidance, luxury}}")
-        tiers = {}
-    for name, spec in tiers.items():
-        if not isinstance(spec, dict):
-            problems.append(f"tiers.{name}: expected an object")
-            continue
-        if not isinstance(spec.get("rank"), int) or isinstance(spec.get("rank"), bool):
-            problems.append(f"tiers.{name}.rank: expected an integer (higher = richer tier)")
-        for key in ("rule", "detail_level"):
-            if not isinstance(spec.get(key), str) or not spec[key].strip():
-                problems.append(f"tiers.{name}.{key}: expected a non-empty string")
-        if not isinstance(spec.get("luxury", False), bool):
-            problems.append(f"tiers.{name}.luxury: expected true or false")
-    rule = body.get("tier_rule", {})
-    minimums = rule.get("minimum_by_type", {}) if isinstance(rule, dict) else None
-    if not isinstance(minimums, dict):
-        problems.append("tier_rule: expected an object {description, minimum_by_type: {asset_type: tier}}")
-    else:
-        for type_name, tier in minimums.items():
-            if tier not in tiers:
-                problems.append(f"tier_rule.minimum_by_type.{type_name}: unknown tier {tier!r}; "
-                                f"expected one of {', '.join(tiers)}")
-    layers = body.get("emotional_layers")
-    if not isinstance(layers, dict) or not layers:
-        problems.append("emotional_layers: expected an object {theme: [elements]}")
-    else:
-        for theme, elements in layers.items():
-            if not _is_phrase_list(elements):
-                problems.append(f"emotional_layers.{theme}: expected a non-empty list of short phrases")
-    _check_style(body.get("style"), problems)
-    luxury = body.get("luxury_indicators", [])
-    if any(isinstance(s, dict) and s.get("luxury") for s in tiers.values()) and not _is_phrase_list(luxury):
-        problems.append("luxury_indicators: a tier has luxury: true, so expected a non-empty list of phrases")
-    required = body.get("required", {})
-    if not isinstance(required, dict) or any(
-        not isinstance(required.get(k, 0), int) or required.get(k, 0) < 0 for k in _DEFAULT_REQUIRED
-    ):
-        problems.append(f"required: expected an object of non-negative counts: {', '.join(_DEFAULT_REQUIRED)}")
-    if problems:
-        raise TemplateError("invalid template body:\n  - " + "\n  - ".join(problems))
-    return body
-
-
-def _check_master_prompt(text: Any, problems: list[str]) -> None:
-    if not isinstance(text, str) or not text.strip():
-        problems.append("master_prompt: expected a non-empty string with {placeholders}")
-        return
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError as exc:
-        problems.append(f"master_prompt: {exc} (write a literal brace as {{{{ or }}}})")
-        return
-    unknown = sorted({n for n in names if n not in PLACEHOLDERS})
-    if unknown:
-        problems.append(f"master_prompt: unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
-                        f"known: {', '.join('{' + n + '}' for n in PLACEHOLDERS)}")
-
-
-def _check_style(style: Any, problems: list[str]) -> None:
-    if not isinstance(style, dict):
-        problems.append("style: expected an object with palette, medium, line_weight, composition")
-        return
-    palette = style.get("palette")
-    if not isinstance(palette, list) or not palette:
-        problems.append("style.palette: expected a list of {name, hex}")
-    else:
-        for i, colour in enumerate(palette):
-            if not (isinstance(colour, dict) and isinstance(colour.get("name"), str) and colour["name"].strip()
-                    and isinstance(colour.get("hex"), str) and _HEX.match(colour["hex"])):
-                problems.append(f"style.palette[{i}]: expected {{\"name\": \"deep navy\", \"hex\": \"#1F2A44\"}}, "
-                                f"got {colour!r}")
-    for key in _PER_TYPE_STYLE:
-        table = style.get(key)
-        if not isinstance(table, dict) or "default" not in table:
-            problems.append(f"style.{key}: expected an object per asset type with a 'default' entry")
-            continue
-        for type_name, value in table.items():
-            ok = (isinstance(value, dict) and all(isinstance(value.get(k), str) and value[k].strip()
-                                                  for k in ("keyword", "text"))
-                  ) if key == "composition" else (isinstance(value, str) and value.strip())
-            if not ok:
-                shape = "{keyword, text}" if key == "composition" else "a non-empty string"
-                problems.append(f"style.{key}.{type_name}: expected {shape}")
-    if "avoid" in style and not isinstance(style["avoid"], list):
-        problems.append("style.avoid: expected a list of phrases")
-
-
-def _is_phrase_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
-
-
-# --- versions in DuckDB ------------------------------------------------------------------------
-_COLUMNS = "version, body, author, comment, created_at, active"
-
-
-def _row_to_version(row: tuple) -> TemplateVersion:
-    version, body, author, comment, created_at, active = row
-    return TemplateVersion(int(version), json.loads(body) if isinstance(body, str) else body,
-                           author, comment, created_at, bool(active))
-
-
-def ensure_default_template(store: Store) -> int:
-    """Insert the built-in body as version 1 (active) if there are no versions; return the active one.
-
-    Safe to call from every process at start-up: the check and the insert share one
-    write transaction, which holds the file lock.
-    """
-    with store.write() as con:
-        (count,) = con.execute("SELECT count(*) FROM template_versions").fetchone()
-        if count == 0:
-            con.execute("INSERT INTO template_versions (version, body, author, comment, active) "
-                        "VALUES (1, ?, 'built-in', 'default template (data/templates/default.json)', true)",
-                        [json.dumps(load_default_template_body())])
-            return 1
-        active = con.execute("SELECT max(version) FROM template_versions WHERE active").fetchone()[0]
-        if active is None:  # rows exist but none is active (edited by hand): the newest wins
-            active = con.execute("SELECT max(version) FROM template_versions").fetchone()[0]
-            con.execute("UPDATE template_versions SET active = (version = ?)", [active])
-        return int(active)
-
-
-def active_template(store: Store) -> TemplateVersion:
-    """The active version, creating the default first on an empty table."""
-    rows = store.query(f"SELECT {_COLUMNS} FROM template_versions WHERE active ORDER BY version DESC LIMIT 1")
-    if rows:
-        return _row_to_version(rows[0])
-    return get_template_version(store, ensure_default_template(store))
-
-
-def save_template_version(
-    store: Store,
-    body: dict,
-    *,
-    author: str | None = None,
-    comment: str | None = None,
-    activate: bool = False,
-) -> int:
-    """Validate ``body`` and store it as the next version; returns the new version number."""
-    validate_template(body)
-    payload = json.dumps(body, ensure_ascii=False)
-    with store.write() as con:
-        (version,) = con.execute("SELECT coalesce(max(version), 0) + 1 FROM template_versions").fetchone()
-        con.execute("INSERT INTO template_versions (version, body, author, comment, active) VALUES (?, ?, ?, ?, false)",
-                    [version, payload, author, comment])
-        if activate:
-            con.execute("UPDATE template_versions SET active = (version = ?)", [version])
-    return int(version)
-
-
-def activate_template(store: Store, version: int) -> None:
-    """Make ``version`` the one new briefs use (sessions pick it up for their next item)."""
-    with store.write() as con:
-        known = [r[0] for r in con.execute("SELECT version FROM template_versions ORDER BY version").fetchall()]
-        if version not in known:
-            raise TemplateError(f"no template version {version}; known versions: "
-                                f"{', '.join(map(str, known)) or 'none (run ensure_default_template first)'}")
-        con.execute("UPDATE template_versions SET active = (version = ?)", [version])
-
-
-def list_template_versions(store: Store) -> list[TemplateVersion]:
-    """Every version, newest first."""
-    rows = store.query(f"SELECT {_COLUMNS} FROM template_versions ORDER BY version DESC")
-    return [_row_to_version(r) for r in rows]
-
-
-def get_template_version(store: Store, version: int) -> TemplateVersion:
-    rows = store.query(f"SELECT {_COLUMNS} FROM template_versions WHERE version = ?", [version])
-    if not rows:
-        known = [r[0] for r in store.query("SELECT version FROM template_versions ORDER BY version")]
-        raise TemplateError(f"no template version {version}; known versions: {', '.join(map(str, known)) or 'none'}")
-    return _row_to_version(rows[0])
-
-
-def diff_template_versions(a_body: dict | TemplateVersion, b_body: dict | TemplateVersion,
-                           *, a_label: str | None = None, b_label: str | None = None) -> str:
-    """Unified diff of the two bodies as pretty JSON (keys sorted, so reordering is no change)."""
-    def text_and_label(item, label, fallback):
-        if isinstance(item, TemplateVersion):
-            return json.dumps(item.body, indent=2, sort_keys=True, ensure_ascii=False), label or f"v{item.version}"
-        return json.dumps(item, indent=2, sort_keys=True, ensure_ascii=False), label or fallback
-
-    a_text, a_name = text_and_label(a_body, a_label, "a")
-    b_text, b_name = text_and_label(b_body, b_label, "b")
-    return "".join(difflib.unified_diff(a_text.splitlines(keepends=True), b_text.splitlines(keepends=True),
-                                        fromfile=a_name, tofile=b_name))
 
 
 # --- building a brief --------------------------------------------------------------------------
@@ -389,7 +127,7 @@ def build_brief(
     say(ev.StyleElementsApplied, elements=style_elements)
     say(ev.LuxuryIndicatorsApplied, applied=luxury_applied, indicators=luxury)
 
-    counts = {**_DEFAULT_REQUIRED, **body.get("required", {})}
+    counts = {**DEFAULT_REQUIRED, **body.get("required", {})}
     must = [_phrase(m) for m in asset.must_include]
     required = _unique(
         must
