@@ -93,6 +93,17 @@ def _join(items: list[str], last: str = "and") -> str:
     return ", ".join(items[:-1]) + f" {last} " + items[-1]
 
 
+# The brief reads as an instruction to the writer ('Design the icon "Estate Tax" for …'); a model
+# turns that into a description of the picture, so the voices start from '"Estate Tax" for …'.
+_IMPERATIVE = re.compile(r"^\s*(?:please\s+)?(?:design|create|draw|make|produce|generate|render)\s+"
+                         r"(?:the|an?)\s+[a-z -]{2,40}?\s+(?=[\"\u201c])", re.I)
+
+
+def _subject(brief: Brief) -> str:
+    """The brief's text as a description of the picture, without its trailing full stop."""
+    return _IMPERATIVE.sub("", brief.text, count=1).rstrip(".")
+
+
 def _anthropic(brief: Brief, covered: list[str], rng: random.Random) -> str:
     opener = _pick(rng, ["A quietly confident", "A warm, reassuring", "An unhurried, gently lit",
                          "A calm and dignified"])
@@ -101,7 +112,7 @@ def _anthropic(brief: Brief, covered: list[str], rng: random.Random) -> str:
     mood = _pick(rng, ["the feeling of a conversation that finally got settled",
                        "the relief of knowing those you love are looked after",
                        "a kitchen table on a Sunday morning, papers in order, coffee still warm"])
-    parts = [f"{opener} {brief.kind} for an estate-planning studio: {brief.text.rstrip('.')}."]
+    parts = [f"{opener} {brief.kind} for an estate-planning studio: {_subject(brief)}."]
     if covered:
         parts.append(f"Bring in {_join(covered)}, each given room to breathe and read clearly at a glance.")
     parts.append(f"Render it in {PALETTE_WORDS}, with {texture}; the palette should feel "
@@ -113,7 +124,7 @@ def _anthropic(brief: Brief, covered: list[str], rng: random.Random) -> str:
 
 def _openai(brief: Brief, covered: list[str], rng: random.Random) -> str:
     style = _pick(rng, ["flat vector", "minimal line art", "clean geometric vector", "soft flat artwork"])
-    bits = [f"{brief.kind}", brief.text.rstrip("."), *covered, style, "navy and gold palette",
+    bits = [f"{brief.kind} of {_subject(brief)}", *covered, style, "navy and gold palette",
             _pick(rng, ["centered composition", "balanced layout", "simple silhouette"]), "no text"]
     return ", ".join(bits)
 
@@ -124,7 +135,7 @@ def _google(brief: Brief, covered: list[str], rng: random.Random) -> str:
                         "golden-hour backlight with a subtle lens bloom"])
     lens = _pick(rng, ["50mm lens, f/2.8, shallow depth of field", "85mm portrait lens, f/4",
                        "35mm lens at eye level, f/5.6, crisp focus"])
-    subject = f"Studio-quality {brief.kind}: {brief.text.rstrip('.')}"
+    subject = f"Studio-quality {brief.kind}: {_subject(brief)}"
     featuring = f", featuring {_join(covered)}" if covered else ""
     return (f"{subject}{featuring}. Lighting: {light}. Camera: {lens}. Colour grade: {PALETTE_WORDS}, "
             f"clean highlights, soft shadows, high dynamic range, no text.")
@@ -134,7 +145,7 @@ def _llama(brief: Brief, covered: list[str], rng: random.Random) -> str:
     feeling = _pick(rng, ["love that outlasts us", "a promise kept across the years",
                           "the tenderness of letting go, gently", "hope written down and handed on"])
     image = _pick(rng, ["like a lullaby in colour", "as soft as an evening hymn", "like a note folded with care"])
-    parts = [f"{_a(brief.kind).capitalize()} that whispers of {feeling} — {brief.text.rstrip('.')}."]
+    parts = [f"{_a(brief.kind).capitalize()} that whispers of {feeling} — {_subject(brief)}."]
     if covered:
         parts.append(f"Let {_join(covered)} rise softly, {image}.")
     parts.append(f"Hues of {PALETTE_WORDS}, glowing with quiet hope.")
@@ -145,7 +156,7 @@ def _deepseek(brief: Brief, covered: list[str], rng: random.Random) -> str:
     stroke = _pick(rng, ["2px", "3px", "4px"])
     grid = _pick(rng, ["8px grid", "12-column grid", "rule of thirds"])
     elements = "; ".join(covered) if covered else "n/a"
-    return (f"TYPE: {brief.kind}. SUBJECT: {brief.text.rstrip('.')}. ELEMENTS: {elements}. "
+    return (f"TYPE: {brief.kind}. SUBJECT: {_subject(brief)}. ELEMENTS: {elements}. "
             f"PALETTE: #1F2A44 (navy), #C9A227 (gold), #F7F3EA (ivory), #8FA89B (sage). "
             f"STYLE: vector, {stroke} stroke, rounded caps. LAYOUT: {grid}, centred, 12% margin. "
             f"CONSTRAINTS: no text, no gradients over 2 stops, legible at 32px.")
@@ -153,7 +164,7 @@ def _deepseek(brief: Brief, covered: list[str], rng: random.Random) -> str:
 
 def _generic(brief: Brief, covered: list[str], rng: random.Random) -> str:
     with_part = f" with {_join(covered)}" if covered else ""
-    return f"{_a(brief.kind).capitalize()} of {brief.text.rstrip('.')}{with_part}, in {PALETTE_WORDS}, clean and calm, no text."
+    return f"{_a(brief.kind).capitalize()} of {_subject(brief)}{with_part}, in {PALETTE_WORDS}, clean and calm, no text."
 
 
 # The fillers above avoid the renderer's subject keywords (people, letter, generations...), so a
