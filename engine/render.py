@@ -23,7 +23,8 @@ import random
 
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from .render_glyphs import GLYPHS, earliest_keyword, figure, first_listed, glyph_for, subject_of
+from .render_glyphs import GLYPHS, figure
+from .render_subject import earliest_keyword, first_listed, glyph_for, subject_of
 from .render_palette import (BRAND_PALETTE, CLAY, CREAM, DEEP_NAVY, GOLD, IVORY, LINEN, NAVY, PALE_SAGE, SAGE, SLATE,
                              canvas, gradient, tiled)
 from .render_scenes import draw_scene, scene_for

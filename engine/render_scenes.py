@@ -15,7 +15,8 @@ from typing import Callable
 
 from PIL import Image, ImageDraw
 
-from .render_glyphs import GLYPHS, earliest_keyword, figure, first_listed, subject_of
+from .render_glyphs import GLYPHS, figure
+from .render_subject import earliest_keyword, first_listed, subject_of
 from .render_palette import (CLAY, CREAM, DEEP_NAVY, GOLD, IVORY, LINEN, NAVY, PALE_SAGE, SAGE, SLATE, canvas,
                              gradient)
 
