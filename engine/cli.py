@@ -148,7 +148,10 @@ def templates_list(ctx: Context):
     _template_call(ensure_default_template, ctx.store)
     for v in _template_call(list_template_versions, ctx.store):
         when = v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else ""
-        click.echo(f"{'*' if v.active else ' '} v{v.version:<4} {when:16}  {v.author or '-':12}  {v.comment or ''}")
+        activated = (f"  (active since {v.activated_at:%Y-%m-%d %H:%M}, by {v.activated_by or '-'})"
+                     if v.active and v.activated_at else "")
+        click.echo(f"{'*' if v.active else ' '} v{v.version:<4} {when:16}  {v.author or '-':12}  {v.comment or ''}"
+                   f"{activated}")
 
 
 @templates.command("show")
@@ -170,12 +173,14 @@ def templates_show(ctx: Context, version: int | None, against: int | None):
 
 @templates.command("activate")
 @click.argument("version", type=int)
+@click.option("--by", "activated_by", envvar="USER", default="cli", show_default=True,
+              help="Who activates it (recorded on the version).")
 @pass_ctx
-def templates_activate(ctx: Context, version: int):
+def templates_activate(ctx: Context, version: int, activated_by: str):
     """Make VERSION the template new briefs use."""
     from .templates import activate_template  # noqa: PLC0415
 
-    _template_call(activate_template, ctx.store, version)
+    _template_call(activate_template, ctx.store, version, activated_by=activated_by)
     click.echo(f"template v{version} is active")
 
 

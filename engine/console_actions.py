@@ -116,7 +116,7 @@ def activate_template_version(store: Store, version: int, *, operator: str) -> i
 
     require_operator(operator)
     try:
-        activate_template(store, version)
+        activate_template(store, version, activated_by=operator)
     except TemplateError as exc:
         raise CommandError(str(exc)) from None
     return version

@@ -170,8 +170,15 @@ def m001_core_tables(con: duckdb.DuckDBPyConnection) -> None:
         )""")
 
 
+def m002_template_activation(con: duckdb.DuckDBPyConnection) -> None:
+    # Activating a version changes every later brief: who did it, and when, belongs beside who wrote it.
+    con.execute("ALTER TABLE template_versions ADD COLUMN activated_by VARCHAR")
+    con.execute("ALTER TABLE template_versions ADD COLUMN activated_at TIMESTAMPTZ")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_core_tables,
+    m002_template_activation,
 ]
 
 

@@ -77,6 +77,8 @@ class TemplateVersion:
     comment: str | None
     created_at: datetime | None
     active: bool = False
+    activated_by: str | None = None
+    activated_at: datetime | None = None
 
 
 def load_default_template_body() -> dict:

@@ -16,13 +16,16 @@ __all__ = [
     "list_template_versions", "get_template_version", "diff_template_versions",
 ]
 
-_COLUMNS = "version, body, author, comment, created_at, active"
+_COLUMNS = "version, body, author, comment, created_at, active, activated_by, activated_at"
+_ACTIVATE = ("UPDATE template_versions SET active = (version = $v), "
+             "activated_by = CASE WHEN version = $v THEN $by ELSE activated_by END, "
+             "activated_at = CASE WHEN version = $v THEN now() ELSE activated_at END")
 
 
 def _row_to_version(row: tuple) -> TemplateVersion:
-    version, body, author, comment, created_at, active = row
+    version, body, author, comment, created_at, active, activated_by, activated_at = row
     return TemplateVersion(int(version), json.loads(body) if isinstance(body, str) else body,
-                           author, comment, created_at, bool(active))
+                           author, comment, created_at, bool(active), activated_by, activated_at)
 
 
 def ensure_default_template(store: Store) -> int:
@@ -69,18 +72,18 @@ def save_template_version(
         con.execute("INSERT INTO template_versions (version, body, author, comment, active) VALUES (?, ?, ?, ?, false)",
                     [version, payload, author, comment])
         if activate:
-            con.execute("UPDATE template_versions SET active = (version = ?)", [version])
+            con.execute(_ACTIVATE, {"v": version, "by": author})
     return int(version)
 
 
-def activate_template(store: Store, version: int) -> None:
-    """Make ``version`` the one new briefs use (sessions pick it up for their next item)."""
+def activate_template(store: Store, version: int, *, activated_by: str | None = None) -> None:
+    """Make ``version`` the one new briefs use (sessions pick it up for their next item); records who did it."""
     with store.write() as con:
         known = [r[0] for r in con.execute("SELECT version FROM template_versions ORDER BY version").fetchall()]
         if version not in known:
             raise TemplateError(f"no template version {version}; known versions: "
                                 f"{', '.join(map(str, known)) or 'none (run ensure_default_template first)'}")
-        con.execute("UPDATE template_versions SET active = (version = ?)", [version])
+        con.execute(_ACTIVATE, {"v": version, "by": activated_by})
 
 
 def list_template_versions(store: Store) -> list[TemplateVersion]:

@@ -141,7 +141,8 @@ with edit_tab:
 
 with versions_tab:
     st.dataframe(pd.DataFrame([{"version": v.version, "active": v.active, "author": v.author, "comment": v.comment,
-                                "created_at": v.created_at} for v in versions]), hide_index=True, width="stretch")
+                                "created_at": v.created_at, "activated_by": v.activated_by,
+                                "activated_at": v.activated_at} for v in versions]), hide_index=True, width="stretch")
     c = st.columns([2, 1])
     pick = c[0].selectbox("Version", numbers, format_func=_label, key="tpl_activate_pick")
     if c[1].button("Activate", key="tpl_activate", icon=":material/published_with_changes:",

@@ -224,4 +224,4 @@ def test_template_edit_saves_a_version_by_the_operator_and_activates_it(open_pag
     assert len(rows) == 1 and rows[0][1:3] == ("quieter", True) and rows[0][3].endswith("Keep it quiet.")
     at.selectbox(key="tpl_activate_pick").select(1).run()
     _clicked(at, "tpl_activate")
-    assert _rows(sample, "SELECT version FROM template_versions WHERE active") == [(1,)]
+    assert _rows(sample, "SELECT version, activated_by FROM template_versions WHERE active") == [(1, "tpl-op")]

@@ -66,6 +66,17 @@ def test_save_activate_list_get_diff_round_trip(store):
     assert diff_template_versions(get_template_version(store, 1).body, get_template_version(store, 3).body) == ""
 
 
+def test_activation_records_who_and_when_on_the_version_it_activates(store):
+    ensure_default_template(store)
+    save_template_version(store, load_default_template_body(), author="maya", comment="copy")
+    activate_template(store, 2, activated_by="lee")
+    activate_template(store, 1, activated_by="sam")
+    by_version = {v.version: v for v in list_template_versions(store)}
+    assert (by_version[1].active, by_version[1].activated_by) == (True, "sam")
+    assert (by_version[2].active, by_version[2].activated_by) == (False, "lee")  # its last activation stays on record
+    assert by_version[1].activated_at >= by_version[2].activated_at
+
+
 def test_invalid_body_is_refused_with_reasons_and_not_stored(store):
     ensure_default_template(store)
     body = load_default_template_body()
