@@ -288,6 +288,7 @@ class DecisionHandler:
                           "WHERE applied_at IS NULL ORDER BY decision_id")
         rows = [dict(zip(("decision_id", "batch_id", "action", "item_ids", "modifications", "comment",
                           "decided_by"), r)) for r in cur.fetchall()]
+        self.engine.forget_loop_calls("decision", keep=(row["decision_id"] for row in rows))
         for row in rows:
             result = self._apply(con, row)
             if result is None:
@@ -298,7 +299,7 @@ class DecisionHandler:
     def _apply(self, con, row: dict) -> str | None:
         gate = self.engine.find_gate(row["batch_id"])
         if gate is not None:
-            return self.engine.call_on_loop(gate.apply_decision, row)
+            return self.engine.call_on_loop(gate.apply_decision, row, key=("decision", row["decision_id"]))
         known = con.execute("SELECT status, session_id FROM approvals WHERE batch_id = ?", [row["batch_id"]]).fetchone()
         if known is None:
             return f"refused: unknown batch {row['batch_id']!r}"

@@ -36,11 +36,13 @@ class ControlHandler:
     def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
         rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM controls WHERE applied_at IS NULL "
                            "ORDER BY control_id").fetchall()
+        self.engine.forget_loop_calls("control", keep=(values[0] for values in rows))
         for values in rows:
             row = dict(zip(_COLUMNS, values))
             result = self._result_for_unknown(con, row)
             if result is None:
-                result = self.engine.call_on_loop(apply_control, self.engine, row)
+                result = self.engine.call_on_loop(apply_control, self.engine, row,
+                                                  key=("control", row["control_id"]))
             con.execute("UPDATE controls SET applied_at = now(), result = ? WHERE control_id = ?",
                         [result, row["control_id"]])
 

@@ -7,6 +7,7 @@ it alone assigns event seqs. ``assetgen run`` starts one for a single session;
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import fcntl
 import logging
 import os
@@ -14,7 +15,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from . import events as ev
 from .bus import Bus
@@ -72,6 +73,8 @@ class Engine:
         self.runs: dict[str, Any] = {}
         self.ws = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_call_timeout = 10.0
+        self._loop_calls: dict[tuple, concurrent.futures.Future] = {}  # rows handed to the loop, by (kind, id)
         self._lock_fd: int | None = None
         self._stop = asyncio.Event()
         self._ticker_task: asyncio.Task | None = None
@@ -174,11 +177,27 @@ class Engine:
                 self.projector.forget_session(row["session_id"])
 
     # -- what tick handlers and the websockets server ask ------------------------------------
-    def call_on_loop(self, fn: Callable, *args) -> Any:
-        """Run ``fn(*args)`` on the engine's loop from the ticker thread and return its result."""
-        async def call():
-            return fn(*args)
-        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout=10)
+    def call_on_loop(self, fn: Callable, *args, key: tuple | None = None) -> Any:
+        """Run ``fn(*args)`` on the engine's loop from the ticker thread and return its result.
+
+        With a ``key`` (such as ``("control", 17)``) the call is handed to the loop once: when a
+        blocked loop made a tick give up waiting, the row stays unstamped and comes back next
+        tick, and then waits on that same call rather than applying the row a second time.
+        """
+        future = self._loop_calls.get(key) if key is not None else None
+        if future is None:
+            async def call():
+                return fn(*args)
+            future = asyncio.run_coroutine_threadsafe(call(), self.loop)
+            if key is not None:
+                self._loop_calls[key] = future
+        return future.result(timeout=self.loop_call_timeout)
+
+    def forget_loop_calls(self, kind: str, *, keep: Iterable) -> None:
+        """Drop the remembered calls of ``kind`` whose rows are stamped now (the ids not in ``keep``)."""
+        keep = set(keep)
+        for key in [k for k in self._loop_calls if k[0] == kind and k[1] not in keep]:
+            del self._loop_calls[key]
 
     def register_run(self, run) -> None:
         self.runs[run.session_id] = run
