@@ -3,7 +3,8 @@
 ``assetgen submit`` and the console's "new run" append ``jobs`` rows; the
 daemon's tick handler claims the oldest queued job when a session slot is free
 and keeps the row's status in step (queued → running → done | failed | cancelled; a
-job whose session was aborted is cancelled, one the daemon stopped is interrupted).
+job whose session was aborted is cancelled, one the daemon stopped is interrupted, and
+queued again by the next daemon to start, which resumes its session).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .spec import RunSpec, SpecError
 if TYPE_CHECKING:
     from .runtime import Engine
 
-__all__ = ["JobRunner"]
+__all__ = ["JobRunner", "requeue_stopped_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,9 @@ class JobRunner:
         free = self.max_sessions - len(self.running)
         if free <= 0:
             return
-        rows = con.execute("SELECT job_id, CAST(spec AS VARCHAR) FROM jobs WHERE status = 'queued' "
+        rows = con.execute("SELECT job_id, CAST(spec AS VARCHAR), session_id FROM jobs WHERE status = 'queued' "
                            "ORDER BY job_id LIMIT ?", [free]).fetchall()
-        for job_id, raw in rows:
+        for job_id, raw, started_session in rows:
             try:
                 if raw is None:
                     raise SpecError('the job has no spec; write a JSON object, e.g. {"test": true}')
@@ -56,6 +57,7 @@ class JobRunner:
                 con.execute("UPDATE jobs SET status = 'failed', error = ?, finished_at = now() WHERE job_id = ?",
                             [f"invalid spec: {exc}", job_id])
                 continue
+            resume_id = resume_id or started_session  # a job requeued after a stop continues its session
             session_id = resume_id or new_session_id()
             resume = bool(resume_id)
             con.execute("UPDATE jobs SET status = 'running', session_id = ?, started_at = now() WHERE job_id = ?",
@@ -89,3 +91,16 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def requeue_stopped_jobs(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """Queue again the jobs a stopped or dead daemon left mid-session; returns (job_id, session_id) pairs.
+
+    Run at daemon start, after sessions a dead engine left open were marked interrupted: the
+    job keeps its row and its session id, and the runner resumes that session when it takes it.
+    """
+    return [tuple(row) for row in con.execute("""
+        UPDATE jobs SET status = 'queued', error = NULL, finished_at = NULL
+        WHERE status IN ('running', 'interrupted') AND session_id IN (
+            SELECT session_id FROM sessions WHERE status = 'interrupted')
+        RETURNING job_id, session_id""").fetchall()]

@@ -195,6 +195,11 @@ class SessionRun:
             for item in todo:
                 self.tasks[item.item_id] = asyncio.create_task(self._process(item), name=item.item_id)
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        except asyncio.CancelledError:
+            # The engine is stopping (Ctrl-C, SIGTERM): say so now rather than leave the session
+            # looking "running" until some engine starts again.
+            self.set_status("interrupted", f"the engine stopped; continue with `assetgen run --resume {sid}`")
+            raise
         finally:
             for gate in self.gates.values():
                 gate.close()

@@ -86,11 +86,19 @@ async def run_in_process(settings: Settings, spec, *, resume_id: str | None = No
 async def serve_forever(settings: Settings, *, max_sessions: int = 1, lock_timeout: float = 10.0,
                         ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
     from .commands import submit_job
-    from .jobs import JobRunner
+    from .jobs import JobRunner, requeue_stopped_jobs
 
     engine = await _start_engine(settings, lock_timeout=lock_timeout, ws_port=None)
     runner = JobRunner(engine, max_sessions=max_sessions)
-    for session_id in engine.interrupted_at_start:
+    def requeue():
+        with engine.store.write() as con:
+            return requeue_stopped_jobs(con)
+
+    requeued = await asyncio.to_thread(requeue)
+    for job_id, session_id in requeued:
+        log.info("job %s queued again: it resumes interrupted session %s", job_id, session_id)
+    has_job = {session_id for _, session_id in requeued}
+    for session_id in [s for s in engine.interrupted_at_start if s not in has_job]:
         job_id = await asyncio.to_thread(submit_job, engine.store, {"resume": session_id},
                                          requested_by="engine (resume after restart)")
         log.info("resuming interrupted session %s as job %s", session_id, job_id)

@@ -177,8 +177,10 @@ def test_an_engine_stopped_mid_session_leaves_it_resumable_not_completed(tmp_pat
             start_session(engine, icons_spec(4, latency_scale=0.05), "s-stopped")
             await until(lambda: rec.first("openrouter_api_call", "s-stopped"), message="a call in flight")
         assert not rec.of("generation_complete") and not rec.of("item_finished")
+        assert rec.of("session_status", "s-stopped", status="interrupted")  # marked at once, not at next start
         async with live_engine(data) as (engine, rec):
-            assert engine.interrupted_at_start == ["s-stopped"]
+            assert engine.interrupted_at_start == []  # nothing a dead engine left: this one stopped cleanly
+            assert engine.store.query("SELECT status FROM sessions") == [("interrupted",)]
             run = await engine.run_session(None, session_id="s-stopped", resume=True)
             return engine, run
 
