@@ -170,12 +170,12 @@ def up(ctx: Context, port, demo):
         nonlocal stopping
         stopping = True
 
+    # SIGINT too, explicitly: started in the background by a script, this process inherits SIGINT
+    # ignored, and Ctrl-C or `kill -INT` would then do nothing.
     signal.signal(signal.SIGTERM, stop)
-    try:
-        while not stopping and engine.poll() is None and console.poll() is None:
-            time.sleep(0.3)
-    except KeyboardInterrupt:
-        pass
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and engine.poll() is None and console.poll() is None:
+        time.sleep(0.3)
     for proc in (console, engine):
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
