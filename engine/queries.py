@@ -65,11 +65,15 @@ def status_summary(store: Store, *, limit: int = 10) -> str:
         approvals = con.execute(
             "SELECT batch_id, session_id, kind, json_array_length(item_ids) AS items, "
             "round(estimated_cost_usd, 4) AS est_usd, expires_at FROM approvals WHERE status = 'pending'").df()
-        jobs = con.execute("SELECT job_id, status, requested_by, created_at FROM jobs "
-                           "WHERE status IN ('queued', 'running') ORDER BY job_id").df()
+        jobs = con.execute("SELECT job_id, status, session_id, requested_by, created_at FROM jobs "
+                           "WHERE status IN ('queued', 'running', 'interrupted') ORDER BY job_id").df()
     parts = ["Sessions:", sessions.to_string(index=False) if len(sessions) else "  (none yet: try `assetgen run --test`)"]
+    interrupted = sessions.loc[sessions["status"] == "interrupted", "session_id"].tolist() if len(sessions) else []
+    if interrupted:
+        parts += [f"  {len(interrupted)} interrupted: continue with `assetgen run --resume {interrupted[0]}` "
+                  "(a daemon takes its own stopped jobs again when it starts)"]
     parts += ["", "Pending approvals:", approvals.to_string(index=False) if len(approvals) else "  (none)"]
-    parts += ["", "Queued jobs:", jobs.to_string(index=False) if len(jobs) else "  (none)"]
+    parts += ["", "Jobs queued, running or interrupted:", jobs.to_string(index=False) if len(jobs) else "  (none)"]
     return "\n".join(parts)
 
 

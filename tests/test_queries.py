@@ -335,3 +335,14 @@ def test_build_job_spec_has_every_key_the_daemon_reads():
     for bad in ({"provider": "x"}, {"speed": "ludicrous"}, {"budget_usd": 0}, {"limit": 0}):
         with pytest.raises(CommandError):
             build_job_spec(**bad)
+
+
+def test_status_summary_names_interrupted_sessions_with_the_command_that_continues_them(empty):
+    empty.execute("INSERT INTO sessions (session_id, status, provider, items_total, items_done, cost_usd, created_at) "
+                  "VALUES ('s-stopped', 'interrupted', 'standin', 8, 2, 0.1, now())")
+    empty.execute("INSERT INTO jobs (spec, requested_by, status, session_id) "
+                  "VALUES ('{}', 'ops', 'interrupted', 's-stopped')")
+    summary = q.status_summary(empty)
+    assert "1 interrupted: continue with `assetgen run --resume s-stopped`" in summary
+    jobs_part = summary.split("Jobs queued, running or interrupted:")[1]
+    assert "interrupted" in jobs_part and "s-stopped" in jobs_part
