@@ -13,8 +13,9 @@ from .store import Store
 
 __all__ = [
     "PROVIDERS", "require_operator", "send_control", "decide", "approve_selected", "save_prompt_edits",
-    "build_job_spec", "queue_job", "save_template", "activate_template_version",
+    "build_job_spec", "queue_job", "queue_resume", "save_template", "activate_template_version",
 ]
+RESUMABLE = ("interrupted", "aborted")
 
 PROVIDERS = ("standin", "openrouter")
 
@@ -96,6 +97,21 @@ def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = 
 
 def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
     return submit_job(store, spec, requested_by=require_operator(operator))
+
+
+def queue_resume(store: Store, session_id: str, *, operator: str) -> int:
+    """A job that continues an interrupted or aborted session (what `assetgen run --resume` does); its job_id."""
+    who = require_operator(operator)
+    rows = store.query("SELECT status FROM sessions WHERE session_id = ?", [session_id])
+    if not rows:
+        raise CommandError(f"Unknown session {session_id!r}.")
+    if rows[0][0] not in RESUMABLE:
+        raise CommandError(f"Session {session_id} is {rows[0][0]}: only an interrupted or aborted session resumes.")
+    waiting = store.query("SELECT job_id FROM jobs WHERE status IN ('queued', 'running') "
+                          "AND (session_id = ? OR spec->>'resume' = ?)", [session_id, session_id])
+    if waiting:
+        raise CommandError(f"Job {waiting[0][0]} already continues {session_id}.")
+    return submit_job(store, {"resume": session_id}, requested_by=who)
 
 
 def save_template(store: Store, body: dict, *, operator: str, comment: str | None, activate: bool = False) -> int:

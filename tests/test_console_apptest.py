@@ -155,6 +155,22 @@ def test_live_buttons_write_control_rows_signed_by_the_operator(open_page, sampl
     assert rows == [(RUNNING, "pause", None, "console"), (RUNNING, "speed", "fast", "console")]
 
 
+def test_live_continues_an_interrupted_session_by_queueing_a_resume_job(monkeypatch, tmp_path):
+    data = tmp_path / "data"
+    store = Store(data / "studio.duckdb")
+    store.execute("INSERT INTO sessions (session_id, status, provider, items_total, items_done, created_at) "
+                  "VALUES ('s-stopped', 'interrupted', 'standin', 8, 2, now())")
+    store.close()
+    at = _app(monkeypatch, data, data / "studio.duckdb", operator="resume-op")
+    _clicked(at, "ctl_continue")
+    _clicked(at, "ctl_continue")  # a second click is refused: that job already continues the session
+    assert any("already continues s-stopped" in e.value for e in at.error)
+    store = Store(data / "studio.duckdb")
+    assert store.query("SELECT CAST(spec AS VARCHAR), requested_by, status FROM jobs") == [
+        ('{"resume": "s-stopped"}', "resume-op", "queued")]
+    store.close()
+
+
 def test_live_refuses_to_write_without_an_operator_name(open_page, sample):
     before = _rows(sample, "SELECT count(*) FROM controls")[0][0]
     at = _clicked(open_page("live"), "ctl_pause")

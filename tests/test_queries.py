@@ -346,3 +346,13 @@ def test_status_summary_names_interrupted_sessions_with_the_command_that_continu
     assert "1 interrupted: continue with `assetgen run --resume s-stopped`" in summary
     jobs_part = summary.split("Jobs queued, running or interrupted:")[1]
     assert "interrupted" in jobs_part and "s-stopped" in jobs_part
+
+
+def test_queue_resume_refuses_unknown_or_unfinished_sessions_with_a_reason(empty):
+    from engine.console_actions import queue_resume
+    empty.execute("INSERT INTO sessions (session_id, status, created_at) VALUES ('s-done', 'completed', now())")
+    with pytest.raises(CommandError, match="Unknown session 's-nope'"):
+        queue_resume(empty, "s-nope", operator="ops")
+    with pytest.raises(CommandError, match="s-done is completed: only an interrupted or aborted session resumes"):
+        queue_resume(empty, "s-done", operator="ops")
+    assert empty.query("SELECT count(*) FROM jobs") == [(0,)]
