@@ -49,9 +49,15 @@ def _serve(cli: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_serving(data) -> None:
-    wait_until(lambda: (data / ".ws-token").exists() and (data / "engine.lock").exists()
-               and (data / "engine.lock").read_text().strip(), timeout=30, message="the daemon to start")
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_serving(data, port: int) -> None:
+    """The token exists and the websockets server accepts connections (it starts after the lock is taken)."""
+    wait_until(lambda: (data / ".ws-token").exists() and _listening(port), timeout=30,
+               message="the daemon's websockets server")
 
 
 def _stop_daemon_mid_job(tmp_path) -> tuple:
@@ -65,7 +71,7 @@ def _stop_daemon_mid_job(tmp_path) -> tuple:
     assert submitted.returncode == 0, submitted.stderr
     daemon = _serve(cli, env)
     try:
-        _wait_serving(data)
+        _wait_serving(data, port)
         token = (data / ".ws-token").read_text().strip()
         seen = asyncio.run(_follow_until_closed(port, token, daemon, stop_after_saved=2))
         daemon.wait(timeout=30)
@@ -96,7 +102,7 @@ def test_the_next_daemon_takes_the_stopped_job_again_and_finishes_its_session_wi
     daemon = _serve(cli, env)
     watcher = Store(db, lock_timeout=5)
     try:
-        _wait_serving(data)
+        _wait_serving(data, int(env["ASSETGEN_WS_PORT"]))
         wait_until(lambda: watcher.query("SELECT status FROM jobs") == [("done",)],
                    timeout=60, interval=0.25, message="the requeued job to finish")
     finally:
