@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+from browser_support import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -16,12 +17,6 @@ from engine.store import Store
 from engine.ws_protocol import hello_message
 
 from conftest import wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _follow_until_closed(port: int, token: str, daemon: subprocess.Popen, *, stop_after_saved: int) -> list[dict]:
@@ -62,7 +57,7 @@ def _wait_serving(data, port: int) -> None:
 
 def _stop_daemon_mid_job(tmp_path) -> tuple:
     """A daemon runs a queued 8-icon job; SIGTERM once two images are saved. Returns (data, cli, env, seen)."""
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     env = {**os.environ, "ASSETGEN_WS_PORT": str(port)}
     cli = [sys.executable, "-m", "engine", "--data-dir", str(data)]
     submitted = subprocess.run([*cli, "submit", "--type", "icons", "--limit", "8", "--speed", "normal",
