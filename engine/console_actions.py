@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from .commands import SPEEDS, CommandError, request_control, request_decision, submit_job
+from .queries import ACTIVE_SESSION_STATUSES
 from .store import Store
 
 __all__ = [
     "PROVIDERS", "require_operator", "send_control", "decide", "approve_selected", "save_prompt_edits",
-    "build_job_spec", "queue_job", "queue_resume", "save_template", "activate_template_version",
+    "build_job_spec", "queue_job", "can_continue", "queue_resume", "save_template", "activate_template_version",
 ]
-RESUMABLE = ("interrupted", "aborted")
 
 PROVIDERS = ("standin", "openrouter")
 
@@ -99,14 +99,21 @@ def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
     return submit_job(store, spec, requested_by=require_operator(operator))
 
 
+def can_continue(status: str | None) -> bool:
+    """Whether a session in ``status`` can be resumed: the engine refuses only completed ones, and an
+    engine is running the active ones (a crashed engine's are marked interrupted when one starts)."""
+    return status is not None and status not in ("completed", "aborting", *ACTIVE_SESSION_STATUSES)
+
+
 def queue_resume(store: Store, session_id: str, *, operator: str) -> int:
-    """A job that continues an interrupted or aborted session (what `assetgen run --resume` does); its job_id."""
+    """A job that continues a stopped session (what `assetgen run --resume` does); its job_id."""
     who = require_operator(operator)
     rows = store.query("SELECT status FROM sessions WHERE session_id = ?", [session_id])
     if not rows:
         raise CommandError(f"Unknown session {session_id!r}.")
-    if rows[0][0] not in RESUMABLE:
-        raise CommandError(f"Session {session_id} is {rows[0][0]}: only an interrupted or aborted session resumes.")
+    if not can_continue(rows[0][0]):
+        raise CommandError(f"Session {session_id} is {rows[0][0]}: only an interrupted, aborted or failed "
+                           "session resumes.")
     waiting = store.query("SELECT job_id FROM jobs WHERE status IN ('queued', 'running') "
                           "AND (session_id = ? OR spec->>'resume' = ?)", [session_id, session_id])
     if waiting:

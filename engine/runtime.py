@@ -79,6 +79,7 @@ class Engine:
         self._stop = asyncio.Event()
         self._ticker_task: asyncio.Task | None = None
         self._session_tasks: set[asyncio.Task] = set()
+        self._claimed_sessions: set[str] = set()  # being prepared or running; a second run of one is refused
         self.started_at = datetime.now(timezone.utc)
         self.interrupted_at_start: list[str] = []
 
@@ -218,12 +219,16 @@ class Engine:
     # -- sessions -----------------------------------------------------------------------------
     async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False):
         """Run one session to its end; returns the SessionRun."""
-        from .sessions import prepare_run
+        from .sessions import ResumeError, prepare_run
 
+        session_id = session_id or new_session_id()
+        if session_id in self._claimed_sessions:  # e.g. a resume job for it while it runs (--max-sessions > 1)
+            raise ResumeError(f"session {session_id} is already running in this engine; nothing to resume")
         task = asyncio.current_task()
         self._session_tasks.add(task)
+        self._claimed_sessions.add(session_id)
         try:
-            run = await prepare_run(self, spec, session_id=session_id or new_session_id(), resume=resume)
+            run = await prepare_run(self, spec, session_id=session_id, resume=resume)
             try:
                 await run.run()
             finally:
@@ -232,6 +237,7 @@ class Engine:
                 self.projector.forget_session(run.session_id)
         finally:
             self._session_tasks.discard(task)
+            self._claimed_sessions.discard(session_id)
         return run
 
     async def wait_for_backlog(self) -> None:

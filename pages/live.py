@@ -6,7 +6,7 @@ import streamlit as st
 
 from engine import queries as q
 from engine.commands import SPEEDS
-from engine.console_actions import RESUMABLE, queue_resume, send_control
+from engine.console_actions import can_continue, queue_resume, send_control
 from pages._shared import (
     STAGE_COLORS, color_scale, engine_banner, feed, fmt_duration, guard, money, operator, run_action,
     render_sidebar, simulated_badge, store,
@@ -160,7 +160,7 @@ def controls_bar(session_id: str) -> None:
                                       key="ctl_speed", label_visibility="collapsed")
     if cols[5].button("Set speed", key="ctl_speed_apply", disabled=not active or not speed, width="stretch"):
         send("speed", arg=speed)
-    if status in RESUMABLE:
+    if can_continue(status):
         note, button = st.columns([5, 1], vertical_alignment="center")
         note.caption(f"Session is {status}: continuing it pays for nothing already done "
                      "(the daemon runs it as a job, like `assetgen run --resume`).")

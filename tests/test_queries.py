@@ -353,6 +353,6 @@ def test_queue_resume_refuses_unknown_or_unfinished_sessions_with_a_reason(empty
     empty.execute("INSERT INTO sessions (session_id, status, created_at) VALUES ('s-done', 'completed', now())")
     with pytest.raises(CommandError, match="Unknown session 's-nope'"):
         queue_resume(empty, "s-nope", operator="ops")
-    with pytest.raises(CommandError, match="s-done is completed: only an interrupted or aborted session resumes"):
+    with pytest.raises(CommandError, match="s-done is completed: only an interrupted, aborted or failed session"):
         queue_resume(empty, "s-done", operator="ops")
     assert empty.query("SELECT count(*) FROM jobs") == [(0,)]

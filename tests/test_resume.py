@@ -187,3 +187,26 @@ def test_an_engine_stopped_mid_session_leaves_it_resumable_not_completed(tmp_pat
     engine, run = run_async(scenario())
     assert run.counts() == {"saved": 4}
     assert engine.store.query("SELECT status FROM sessions") == [("completed",)]
+
+
+def test_resuming_a_session_this_engine_is_running_is_refused_and_the_run_pays_once(tmp_path):
+    from engine.sessions import ResumeError
+
+    async def scenario():
+        async with live_engine(tmp_path / "data") as (engine, rec):
+            task = start_session(engine, icons_spec(3, latency_scale=0.05), "s-busy")
+            await until(lambda: rec.first("openrouter_api_call", "s-busy"), message="a call in flight")
+            try:
+                await engine.run_session(None, session_id="s-busy", resume=True)
+            except ResumeError as exc:
+                refused = str(exc)
+            else:
+                refused = None
+            run = await asyncio.wait_for(task, 30)
+            return engine, refused, run
+
+    engine, refused, run = run_async(scenario())
+    assert refused == "session s-busy is already running in this engine; nothing to resume"
+    assert run.counts() == {"saved": 3}
+    assert engine.store.query("SELECT count(*) - count(DISTINCT (item_id, model, purpose)) FROM api_calls "
+                              "WHERE status = 'ok'") == [(0,)]
