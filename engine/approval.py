@@ -192,18 +192,10 @@ class BatchGate:
         elif action == "modify_batch":
             if not isinstance(modifications, dict) or not modifications:
                 return 'refused: modifications must be a JSON object {"<item_id>": "<edited prompt>"}'
-            edits = {}
-            for key, prompt in modifications.items():
-                item_id = self._item_id(key)
-                if item_id is None:
-                    return f"refused: {key!r} is not an item of batch {self.batch_id}"
-                if not isinstance(prompt, str) or not prompt.strip():
-                    return f"refused: the edited prompt for {key!r} must be a non-empty string"
-                edits[item_id] = prompt.strip()
-            tickets = {i: Ticket(True, edits.get(i, prompt_of[i]),
-                                 decision={**record, "edited": i in edits,
-                                           **({"original_prompt": prompt_of[i]} if i in edits else {})})
-                       for i in members}
+            edits = self._edits(modifications)
+            if isinstance(edits, str):
+                return edits
+            tickets = {i: self._approved(i, prompt_of[i], edits, record) for i in members}
             event = ev.ModifyBatch(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
                                    comment=comment, modifications=edits, item_ids=members)
             summary = f"approved {len(members)} items with {len(edits)} edited prompts"
@@ -211,13 +203,26 @@ class BatchGate:
             if not item_ids:
                 return "refused: approve_items needs item_ids, a JSON list of the items to approve"
             chosen = set(item_ids)
-            tickets = {i: Ticket(i in chosen, prompt_of[i] if i in chosen else None,
-                                 reason="" if i in chosen else f"not approved by {by or 'operator'}",
-                                 decision=record) for i in members}
+            edits: dict[str, str] = {}
+            if modifications not in (None, {}):
+                if not isinstance(modifications, dict):
+                    return 'refused: modifications must be a JSON object {"<item_id>": "<edited prompt>"}'
+                edits = self._edits(modifications)
+                if isinstance(edits, str):
+                    return edits
+                unchosen = sorted(set(edits) - chosen)
+                if unchosen:
+                    return (f"refused: {unchosen[0]!r} has an edited prompt but is not among the approved items; "
+                            "approve it too or drop its edit")
+            rejected = {i: Ticket(False, None, reason=f"not approved by {by or 'operator'}", decision=record)
+                        for i in members if i not in chosen}
+            tickets = {**rejected, **{i: self._approved(i, prompt_of[i], edits, record) for i in members if i in chosen}}
             event = ev.ApproveItems(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
                                     comment=comment, item_ids=sorted(chosen),
-                                    rejected_item_ids=sorted(set(members) - chosen))
+                                    rejected_item_ids=sorted(set(members) - chosen), modifications=edits)
             summary = f"approved {len(chosen)} items, rejected {len(members) - len(chosen)}"
+            if edits:
+                summary += f", {len(edits)} with edited prompts"
         else:
             return f"refused: unknown action {action!r}"
         run.bus.emit(event)
@@ -225,6 +230,25 @@ class BatchGate:
         if run.paused and run.pause_reason == "approval":
             run._resume(source="engine", reason="approval", result=f"{self.batch_id} decided")
         return f"applied: {summary}"
+
+    @staticmethod
+    def _approved(item_id: str, proposed: str | None, edits: dict[str, str], record: dict) -> Ticket:
+        """An approved item's ticket: its edited prompt when there is one, with the original kept beside it."""
+        if item_id not in edits:
+            return Ticket(True, proposed, decision=record)
+        return Ticket(True, edits[item_id], decision={**record, "edited": True, "original_prompt": proposed})
+
+    def _edits(self, modifications: dict) -> dict[str, str] | str:
+        """Edited prompts keyed by item id, or the ``refused: …`` result that explains what is wrong."""
+        edits = {}
+        for key, prompt in modifications.items():
+            item_id = self._item_id(key)
+            if item_id is None:
+                return f"refused: {key!r} is not an item of batch {self.batch_id}"
+            if not isinstance(prompt, str) or not prompt.strip():
+                return f"refused: the edited prompt for {key!r} must be a non-empty string"
+            edits[item_id] = prompt.strip()
+        return edits
 
     def _resolve(self, tickets: dict[str, Ticket]) -> None:
         self.decided = True

@@ -253,13 +253,17 @@ def _control(ctx: Context, command: str, **kwargs) -> None:
 @click.option("--by", "decided_by", default=lambda: os.environ.get("USER") or "cli")
 @pass_ctx
 def approve(ctx: Context, batch_id, items, edits, comment, decided_by):
-    """Approve a waiting batch (all of it, some items, or with edited prompts)."""
-    if edits:
-        mods = dict(e.split("=", 1) for e in edits if "=" in e)
-        _decide(ctx, "modify_batch", batch_id, modifications=mods, comment=comment, decided_by=decided_by)
-    elif items:
+    """Approve a waiting batch: all of it, some items, with edited prompts, or some items with edits
+    (`--items a,b --edit a="…"`: one decision carries both)."""
+    bad = [e for e in edits if "=" not in e]
+    if bad:
+        raise click.UsageError(f"--edit takes ITEM=PROMPT, got {bad[0]!r}")
+    mods = dict(e.split("=", 1) for e in edits) or None
+    if items:
         _decide(ctx, "approve_items", batch_id, item_ids=[i.strip() for i in items.split(",") if i.strip()],
-                comment=comment, decided_by=decided_by)
+                modifications=mods, comment=comment, decided_by=decided_by)
+    elif mods:
+        _decide(ctx, "modify_batch", batch_id, modifications=mods, comment=comment, decided_by=decided_by)
     else:
         _decide(ctx, "approve_batch", batch_id, comment=comment, decided_by=decided_by)
 

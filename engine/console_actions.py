@@ -13,7 +13,7 @@ from .queries import ACTIVE_SESSION_STATUSES
 from .store import Store
 
 __all__ = [
-    "PROVIDERS", "require_operator", "send_control", "decide", "approve_selected", "save_prompt_edits",
+    "PROVIDERS", "require_operator", "send_control", "decide", "approve_reviewed", "prompt_changes",
     "build_job_spec", "queue_job", "can_continue", "queue_resume", "save_template", "activate_template_version",
 ]
 
@@ -41,24 +41,39 @@ def decide(store: Store, action: str, *, operator: str, batch_id: str, item_ids:
                             decided_by=require_operator(operator))
 
 
-def approve_selected(store: Store, *, operator: str, batch_id: str, checked_item_ids: Sequence[str],
+def approve_reviewed(store: Store, *, operator: str, batch_id: str, approved: dict[str, bool],
+                     original: dict[str, str | None], edited: dict[str, str | None],
                      comment: str | None = None) -> int:
-    """Approve the checked items of a batch; the engine rejects the rest (approve_items)."""
-    if not checked_item_ids:
+    """One decision for the reviewed grid: the ticked items *and* their edited prompts, together.
+
+    Every ticked, unedited batch → approve_batch; every item ticked with edits → modify_batch; a subset
+    → approve_items carrying the edits of the ticked items (edits of unticked rows are dropped: those
+    items end rejected). An edit and a chosen subset never need two decisions, so neither is lost.
+    """
+    chosen = [item_id for item_id, tick in approved.items() if tick]
+    if not chosen:
         raise CommandError("Tick the approve box of at least one item, or use Reject.")
-    return decide(store, "approve_items", operator=operator, batch_id=batch_id, item_ids=checked_item_ids,
-                  comment=comment)
+    changes = prompt_changes(original, edited, only=chosen)
+    if len(chosen) == len(approved):
+        if not changes:
+            return decide(store, "approve_batch", operator=operator, batch_id=batch_id, item_ids=chosen,
+                          comment=comment)
+        return decide(store, "modify_batch", operator=operator, batch_id=batch_id, item_ids=chosen,
+                      modifications=changes, comment=comment)
+    return decide(store, "approve_items", operator=operator, batch_id=batch_id, item_ids=chosen,
+                  modifications=changes or None, comment=comment)
 
 
-def save_prompt_edits(store: Store, *, operator: str, batch_id: str, original: dict[str, str | None],
-                      edited: dict[str, str | None], comment: str | None = None) -> int:
-    """A modify_batch decision holding only the prompts that actually changed."""
-    changes = {item_id: (prompt or "").strip() for item_id, prompt in edited.items()
-               if (prompt or "").strip() and (prompt or "").strip() != (original.get(item_id) or "").strip()}
-    if not changes:
-        raise CommandError("No prompt was changed: edit a prompt in the table, then Save edits.")
-    return decide(store, "modify_batch", operator=operator, batch_id=batch_id, item_ids=sorted(changes),
-                  modifications=changes, comment=comment)
+def prompt_changes(original: dict[str, str | None], edited: dict[str, str | None],
+                   *, only: Sequence[str] | None = None) -> dict[str, str]:
+    """The prompts an operator really changed (non-empty and different once stripped), by item id."""
+    keep = set(only) if only is not None else None
+    changes = {}
+    for item_id, prompt in edited.items():
+        text = (prompt or "").strip()
+        if text and text != (original.get(item_id) or "").strip() and (keep is None or item_id in keep):
+            changes[item_id] = text
+    return changes
 
 
 def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = None, limit: int | None = None,

@@ -270,6 +270,7 @@ class ApproveItems(Event):
     comment: str | None
     item_ids: list  # approved
     rejected_item_ids: list
+    modifications: dict  # approved item_id -> edited prompt (may be empty)
 
 
 @_event("approval_timeout", "approval")

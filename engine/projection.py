@@ -248,14 +248,18 @@ class Projector:
     def _on_reject_batch(self, r: Record, p: dict) -> None:
         self._decided(r, p, "rejected")
 
-    def _on_modify_batch(self, r: Record, p: dict) -> None:
-        self._decided(r, p, "modified")
-        for item_id, prompt in p["modifications"].items():
+    def _edited_prompts(self, r: Record, p: dict) -> None:
+        for item_id, prompt in (p.get("modifications") or {}).items():
             if (item_id,) in self._rows["items"]:
                 self._upsert("items", (item_id,), final_prompt=prompt, updated_at=_ts(r))
 
+    def _on_modify_batch(self, r: Record, p: dict) -> None:
+        self._decided(r, p, "modified")
+        self._edited_prompts(r, p)
+
     def _on_approve_items(self, r: Record, p: dict) -> None:
         self._decided(r, p, "partially_approved")
+        self._edited_prompts(r, p)
 
     def _on_approval_closed(self, r: Record, p: dict) -> None:
         self._upsert("approvals", (p["batch_id"],), status="closed", decided_by="engine", decided_at=_ts(r))

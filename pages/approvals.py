@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.console_actions import approve_selected, decide, save_prompt_edits
+from engine.console_actions import approve_reviewed, decide, prompt_changes
 from engine.queries_approvals import approval_items, decision_history, pending_approvals
 from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
@@ -64,27 +64,31 @@ if not pending.empty:
         })
     comment = st.text_input("Comment", key="appr_comment", placeholder="optional: why")
     who = operator()
-    checked = list(edited.loc[edited["approve"].fillna(False).astype(bool), "item_id"])
-    edits = dict(zip(edited["item_id"], edited["prompt"]))
-    cols = st.columns(4)
+    ticks = dict(zip(edited["item_id"], edited["approve"].fillna(False).astype(bool)))
+    prompts = dict(zip(edited["item_id"], edited["prompt"]))
+    checked = [item_id for item_id, tick in ticks.items() if tick]
+    changed = prompt_changes(original, prompts, only=checked)
+    dropped = len(prompt_changes(original, prompts)) - len(changed)
+    if changed or dropped:
+        st.info(f"{len(changed)} edited prompt(s) go with the approval"
+                + (f"; {dropped} edit(s) on unticked rows are dropped with those items" if dropped else "")
+                + ".", icon=":material/edit:")
+    cols = st.columns(3)
 
     def write(describe: str, action) -> None:
         run_action(action, done=lambda did: f"{describe} (decision #{did}); the engine applies it on its next tick")
 
-    if cols[0].button("Approve all", key="appr_approve_all", type="primary", icon=":material/done_all:", width="stretch"):
-        write("Approved the batch", lambda: decide(db, "approve_batch", operator=who, batch_id=batch_id,
-                                                   item_ids=list(items["item_id"]), comment=comment))
-    if cols[1].button(f"Approve selected ({len(checked)})", key="appr_approve_selected", icon=":material/check:",
-                      width="stretch", disabled=items.empty):
-        write(f"Approved {len(checked)} items", lambda: approve_selected(
-            db, operator=who, batch_id=batch_id, checked_item_ids=checked, comment=comment))
+    label = "Approve all" if len(checked) == len(ticks) else f"Approve selected ({len(checked)} of {len(ticks)})"
+    if changed:
+        label += f" with {len(changed)} edit(s)"
+    if cols[0].button(label, key="appr_approve", type="primary", icon=":material/check:", width="stretch",
+                      disabled=items.empty, help="One decision: the ticked items with their edited prompts; "
+                                                 "unticked items end rejected"):
+        write(f"Approved {len(checked)} items with {len(changed)} edited prompts", lambda: approve_reviewed(
+            db, operator=who, batch_id=batch_id, approved=ticks, original=original, edited=prompts, comment=comment))
     if cols[2].button("Reject", key="appr_reject", icon=":material/block:", width="stretch"):
         write("Rejected the batch", lambda: decide(db, "reject_batch", operator=who, batch_id=batch_id,
                                                    item_ids=list(items["item_id"]), comment=comment))
-    if cols[3].button("Save edits", key="appr_save_edits", icon=":material/edit:", width="stretch",
-                      disabled=items.empty, help="Sends the edited prompts (modify_batch)"):
-        write("Saved the edited prompts", lambda: save_prompt_edits(
-            db, operator=who, batch_id=batch_id, original=original, edited=edits, comment=comment))
 
 st.divider()
 st.subheader("Decisions")

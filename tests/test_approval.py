@@ -116,6 +116,44 @@ def test_modified_prompts_reach_the_png_provenance_and_items_final_prompt(tmp_pa
             assert decision["original_prompt"] == proposed[item["item_id"]]
 
 
+def test_a_subset_with_an_edit_is_one_decision_and_the_edit_reaches_the_png(tmp_path):
+    edited = "A brass key on navy velvet, edited while choosing a subset"
+
+    async def body(engine, rec, shell, request):
+        listed = [i["item_id"] for i in request.payload["items"]]
+        decision_id, _ = await decide(shell, request.payload["batch_id"], "approve_items", item_ids=listed[:2],
+                                      modifications={listed[0]: edited})
+        assert (await decision_result(engine, decision_id)) == (
+            "applied: approved 2 items, rejected 10, 1 with edited prompts")
+        event = rec.first("approve_items", SID)
+        assert event.payload["modifications"] == {listed[0]: edited}
+        return engine, listed, {i["item_id"]: i["prompt"] for i in request.payload["items"]}
+
+    engine, listed, proposed = run_async(gated_session(tmp_path, body))
+    items = {i["item_id"]: i for i in engine.store.query_dicts(
+        "SELECT item_id, status, final_prompt, image_path FROM items WHERE session_id = ?", [SID])}
+    assert {i for i, row in items.items() if row["status"] == "saved"} == set(listed[:2])
+    assert {row["status"] for i, row in items.items() if i not in listed[:2]} == {"rejected"}
+    assert items[listed[0]]["final_prompt"] == edited
+    assert items[listed[1]]["final_prompt"] == proposed[listed[1]]
+    provenance = read_provenance(Path(items[listed[0]]["image_path"]))
+    assert provenance["prompt"] == edited
+    assert provenance["decisions"][-1]["original_prompt"] == proposed[listed[0]]
+
+
+def test_an_edit_of_an_item_left_out_of_the_subset_is_refused(tmp_path):
+    async def body(engine, rec, shell, request):
+        listed = [i["item_id"] for i in request.payload["items"]]
+        decision_id, _ = await decide(shell, request.payload["batch_id"], "approve_items", item_ids=listed[:1],
+                                      modifications={listed[1]: "an edit of an unapproved item"})
+        result = await decision_result(engine, decision_id)
+        assert result.startswith("refused:") and "not among the approved items" in result
+        decision_id, _ = await decide(shell, request.payload["batch_id"], "approve_batch")
+        assert (await decision_result(engine, decision_id)) == "applied: approved 12 items"
+
+    run_async(gated_session(tmp_path, body))
+
+
 def test_timeout_auto_approves_a_batch_under_the_cost_threshold(tmp_path):
     async def body(engine, rec, shell, request):
         timeout = await until(lambda: rec.first("approval_timeout", SID), timeout=5, message="approval_timeout")

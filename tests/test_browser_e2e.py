@@ -139,7 +139,7 @@ def approve_pending_batch(page) -> str:
     expect(request).to_have_count(1, timeout=45_000)
     batch_id = request.locator("code").first.inner_text()
     open_page(page, "Approvals")
-    approve = page.locator(".st-key-appr_approve_all button")
+    approve = page.locator(".st-key-appr_approve button")
     expect(approve).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     no_exceptions(page)

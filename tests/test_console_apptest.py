@@ -178,32 +178,34 @@ def test_live_refuses_to_write_without_an_operator_name(open_page, sample):
     assert _rows(sample, "SELECT count(*) FROM controls")[0][0] == before
 
 
-def test_approve_all_writes_an_approve_batch_decision(open_page, sample):
+def test_approve_with_every_row_ticked_writes_an_approve_batch_decision(open_page, sample):
     at = open_page("approvals", operator="appr-all")
     at.text_input(key="appr_comment").input("ship it").run()
-    _clicked(at, "appr_approve_all")
+    _clicked(at, "appr_approve")
     rows = _rows(sample, "SELECT batch_id, action, comment FROM decisions WHERE decided_by = 'appr-all'")
     assert rows == [(sample.batch_id, "approve_batch", "ship it")]
 
 
-def test_approve_selected_sends_only_the_ticked_items(open_page, sample):
+def test_approve_sends_only_the_ticked_items(open_page, sample):
     at = open_page("approvals", operator="appr-some")
     at.session_state[f"appr_editor_{sample.batch_id}"] = {
         "edited_rows": {1: {"approve": False}}, "added_rows": [], "deleted_rows": []}
     at.run()
-    _clicked(at, "appr_approve_selected")
+    _clicked(at, "appr_approve")
     rows = _rows(sample, "SELECT action, item_ids FROM decisions WHERE decided_by = 'appr-some'")
     assert rows == [("approve_items", json.dumps([f"{AWAITING}:banner-legacy"]))]
 
 
-def test_save_edits_sends_the_edited_prompts_only(open_page, sample):
+def test_an_edit_and_a_subset_go_in_one_decision(open_page, sample):
     at = open_page("approvals", operator="appr-edit")
     at.session_state[f"appr_editor_{sample.batch_id}"] = {
-        "edited_rows": {0: {"prompt": "a brass key on ivory linen"}}, "added_rows": [], "deleted_rows": []}
+        "edited_rows": {0: {"prompt": "a brass key on ivory linen"}, 1: {"approve": False}},
+        "added_rows": [], "deleted_rows": []}
     at.run()
-    _clicked(at, "appr_save_edits")
-    rows = _rows(sample, "SELECT action, modifications FROM decisions WHERE decided_by = 'appr-edit'")
-    assert rows == [("modify_batch", json.dumps({f"{AWAITING}:banner-legacy": "a brass key on ivory linen"}))]
+    _clicked(at, "appr_approve")
+    rows = _rows(sample, "SELECT action, item_ids, modifications FROM decisions WHERE decided_by = 'appr-edit'")
+    assert rows == [("approve_items", json.dumps([f"{AWAITING}:banner-legacy"]),
+                     json.dumps({f"{AWAITING}:banner-legacy": "a brass key on ivory linen"}))]
 
 
 def test_reject_writes_a_reject_batch_decision(open_page, sample):

@@ -14,7 +14,7 @@ from engine import queries_competition as qm
 from engine import queries_costs as qc
 from engine.commands import CommandError
 from engine.console_actions import (
-    approve_selected, build_job_spec, decide, queue_job, save_prompt_edits, send_control,
+    approve_reviewed, build_job_spec, decide, queue_job, send_control,
 )
 from engine.feed import Feed
 from engine.store import Store
@@ -311,20 +311,33 @@ def test_console_actions_record_the_operator_and_refuse_without_one(tmp_path):
         send_control(store, "pause", operator="  ", session_id="s")
     send_control(store, "speed", operator="ada", session_id="s", arg="fast")
     decide(store, "approve_batch", operator="ada", batch_id="b", comment=" ok ")
-    approve_selected(store, operator="ada", batch_id="b", checked_item_ids=["s:a"])
+    approve_reviewed(store, operator="ada", batch_id="b", approved={"s:a": True, "s:b": False},
+                     original={"s:a": "x", "s:b": "y"}, edited={"s:a": "x", "s:b": "y"})
     with pytest.raises(CommandError, match="Tick"):
-        approve_selected(store, operator="ada", batch_id="b", checked_item_ids=[])
-    save_prompt_edits(store, operator="ada", batch_id="b", original={"s:a": "x", "s:b": "y"},
-                      edited={"s:a": "x", "s:b": "y2"})
-    with pytest.raises(CommandError, match="No prompt"):
-        save_prompt_edits(store, operator="ada", batch_id="b", original={"s:a": "x"}, edited={"s:a": "x "})
+        approve_reviewed(store, operator="ada", batch_id="b", approved={"s:a": False}, original={}, edited={})
     queue_job(store, build_job_spec(provider="standin", budget_usd=1.0), operator="ada")
     assert store.query("SELECT command, arg, requested_by, source FROM controls") == [("speed", "fast", "ada", "console")]
     rows = store.query("SELECT action, item_ids, modifications, comment, decided_by FROM decisions ORDER BY decision_id")
     assert rows[0] == ("approve_batch", None, None, "ok", "ada")
-    assert rows[1][:2] == ("approve_items", '["s:a"]')
-    assert rows[2][1:3] == ('["s:b"]', '{"s:b": "y2"}')
+    assert rows[1][:3] == ("approve_items", '["s:a"]', None)
     assert store.query("SELECT requested_by, spec->>'provider' FROM jobs") == [("ada", "standin")]
+
+
+def test_a_reviewed_grid_becomes_one_decision_carrying_both_the_subset_and_the_edits(tmp_path):
+    store = Store(tmp_path / "w.duckdb")
+    original = {"s:a": "x", "s:b": "y", "s:c": "z"}
+
+    def review(approved, edited):
+        approve_reviewed(store, operator="ada", batch_id="b", approved=approved, original=original,
+                         edited={**original, **edited})
+        return store.query("SELECT action, item_ids, modifications FROM decisions ORDER BY decision_id DESC LIMIT 1")[0]
+
+    everything = dict.fromkeys(original, True)
+    assert review(everything, {}) == ("approve_batch", '["s:a", "s:b", "s:c"]', None)
+    assert review(everything, {"s:b": " y2 "}) == ("modify_batch", '["s:a", "s:b", "s:c"]', '{"s:b": "y2"}')
+    # a subset with an edit: both in one row; the unticked row's edit is dropped with the item
+    assert review({"s:a": True, "s:b": True, "s:c": False}, {"s:a": "x2", "s:c": "z2"}) == (
+        "approve_items", '["s:a", "s:b"]', '{"s:a": "x2"}')
 
 
 def test_build_job_spec_has_every_key_the_daemon_reads():
