@@ -31,13 +31,13 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import queries as q  # noqa: E402
-from engine import queries_approvals as qa  # noqa: E402
-from engine import queries_archive as qh  # noqa: E402
-from engine import queries_competition as qm  # noqa: E402
-from engine import queries_costs as qc  # noqa: E402
-from engine.feed import Feed  # noqa: E402
-from engine.store import Store  # noqa: E402
+from engine.read import sessions as q  # noqa: E402
+from engine.read import approvals as qa  # noqa: E402
+from engine.read import archive as qh  # noqa: E402
+from engine.read import competition as qm  # noqa: E402
+from engine.read import costs as qc  # noqa: E402
+from engine.live.feed import Feed  # noqa: E402
+from engine.store.database import Store  # noqa: E402
 from _util import REPO, percentile  # noqa: E402
 
 SESSIONS, ITEMS_PER_SESSION, EVENTS_PER_ITEM = 100, 100, 100

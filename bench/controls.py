@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from helpers.engine_child import THIS as CHILD  # noqa: E402
 
 from engine.config import load_settings  # noqa: E402
-from engine.runtime import Engine  # noqa: E402
-from engine.spec import ApprovalSettings, RunSpec  # noqa: E402
+from engine.process.runtime import Engine  # noqa: E402
+from engine.session.spec import ApprovalSettings, RunSpec  # noqa: E402
 
 SESSION_ID = "s-bench-controls"
 TARGET_P99_S = 1.0

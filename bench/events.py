@@ -32,11 +32,11 @@ sys.path.insert(0, str(REPO / "tests" / "helpers"))
 from backbone_procs import EventMix, run_contention  # noqa: E402
 
 import duckdb  # noqa: E402
-from engine.bus import Bus  # noqa: E402
-from engine.migrations import apply_migrations  # noqa: E402
-from engine.projection import Projector  # noqa: E402
-from engine.store import Store  # noqa: E402
-from engine.ticker import Ticker, records_to_arrow  # noqa: E402
+from engine.live.bus import Bus  # noqa: E402
+from engine.store.migrations import apply_migrations  # noqa: E402
+from engine.live.projection import Projector  # noqa: E402
+from engine.store.database import Store  # noqa: E402
+from engine.live.ticker import Ticker, records_to_arrow  # noqa: E402
 
 TARGET_RATE = 50_000
 TARGET_P99_LAG_S = 1.0

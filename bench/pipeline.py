@@ -46,13 +46,13 @@ from pipeline_kit import TEST_BASE_URL, write_catalog  # noqa: E402
 
 import httpx  # noqa: E402
 from engine.config import load_settings  # noqa: E402
-from engine.projection import Projector  # noqa: E402
+from engine.live.projection import Projector  # noqa: E402
 from engine.providers.openrouter import OpenRouterClient  # noqa: E402
-from engine.providers.standin import StandInTransport  # noqa: E402
-from engine.runtime import Engine  # noqa: E402
-from engine.sessions import prepare_run  # noqa: E402
-from engine.spec import ApprovalSettings, RunSpec  # noqa: E402
-from engine.store import Store  # noqa: E402
+from engine.providers.standin.transport import StandInTransport  # noqa: E402
+from engine.process.runtime import Engine  # noqa: E402
+from engine.session.resume import prepare_run  # noqa: E402
+from engine.session.spec import ApprovalSettings, RunSpec  # noqa: E402
+from engine.store.database import Store  # noqa: E402
 
 SESSION_ID = "s-bench-pipeline"
 TARGET_BOUND_RATIO = 1.15

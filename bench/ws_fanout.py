@@ -153,10 +153,10 @@ def _engine_imports():
     global Bus, Store, WsServer, broadcast, serve, BenchTick
     from websockets.asyncio.server import broadcast, serve  # noqa: PLC0415
 
-    from engine.bus import Bus  # noqa: PLC0415
-    from engine.events import Event  # noqa: PLC0415
-    from engine.store import Store  # noqa: PLC0415
-    from engine.ws import WsServer  # noqa: PLC0415
+    from engine.live.bus import Bus  # noqa: PLC0415
+    from engine.live.events import Event  # noqa: PLC0415
+    from engine.store.database import Store  # noqa: PLC0415
+    from engine.ws.server import WsServer  # noqa: PLC0415
 
     @dataclass(frozen=True, kw_only=True, slots=True)
     class BenchTick(Event):

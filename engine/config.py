@@ -10,7 +10,12 @@ import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-__all__ = ["Settings", "load_settings", "ensure_ws_token", "DEFAULT_WS_PORT", "DEFAULT_CONSOLE_PORT"]
+__all__ = ["Settings", "load_settings", "ensure_ws_token", "DEFAULT_WS_PORT", "DEFAULT_CONSOLE_PORT", "REPO_ROOT",
+           "BUNDLED_DATA"]
+
+# The checkout (app.py, the console) and the catalogs, templates and price snapshot shipped with it.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DATA = REPO_ROOT / "data"
 
 DEFAULT_WS_HOST = "127.0.0.1"
 DEFAULT_WS_PORT = 4501

@@ -16,11 +16,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from engine.commands import CommandError
+from engine.intents.requests import CommandError
 from engine.config import Settings, load_settings
-from engine.feed import Feed
-from engine.queries import engine_status
-from engine.store import Store, StoreBusy
+from engine.live.feed import Feed
+from engine.read.sessions import engine_status
+from engine.store.database import Store, StoreBusy
 
 __all__ = [
     "STAGE_COLORS", "TOTAL_SERIES", "settings", "store", "feed", "operator", "render_sidebar", "guard", "run_action",

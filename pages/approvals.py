@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.console_actions import approve_reviewed, decide, prompt_changes
-from engine.queries_approvals import approval_items, decision_history, pending_approvals
+from engine.intents.console import approve_reviewed, decide, prompt_changes
+from engine.read.approvals import approval_items, decision_history, pending_approvals
 from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
 render_sidebar()
@@ -73,6 +73,7 @@ if not pending.empty:
         st.info(f"{len(changed)} edited prompt(s) go with the approval"
                 + (f"; {dropped} edit(s) on unticked rows are dropped with those items" if dropped else "")
                 + ".", icon=":material/edit:")
+    st.caption("One decision: the ticked items with their edited prompts; unticked items end rejected.")
     cols = st.columns(3)
 
     def write(describe: str, action) -> None:
@@ -81,10 +82,12 @@ if not pending.empty:
     label = "Approve all" if len(checked) == len(ticks) else f"Approve selected ({len(checked)} of {len(ticks)})"
     if changed:
         label += f" with {len(changed)} edit(s)"
+    everything = len(checked) == len(ticks)
+    outcome = ("Approved the batch" if everything else f"Approved {len(checked)} of {len(ticks)} items") + (
+        f" with {len(changed)} edited prompt(s)" if changed else "")
     if cols[0].button(label, key="appr_approve", type="primary", icon=":material/check:", width="stretch",
-                      disabled=items.empty, help="One decision: the ticked items with their edited prompts; "
-                                                 "unticked items end rejected"):
-        write(f"Approved {len(checked)} items with {len(changed)} edited prompts", lambda: approve_reviewed(
+                      disabled=items.empty):
+        write(outcome, lambda: approve_reviewed(
             db, operator=who, batch_id=batch_id, approved=ticks, original=original, edited=prompts, comment=comment))
     if cols[2].button("Reject", key="appr_reject", icon=":material/block:", width="stretch"):
         write("Rejected the batch", lambda: decide(db, "reject_batch", operator=who, batch_id=batch_id,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from engine import queries as q
-from engine.queries_competition import competed_items, competition_for_item, dropped_competitors, model_leaderboard
+from engine.read import sessions as q
+from engine.read.competition import competed_items, competition_for_item, dropped_competitors, model_leaderboard
 from pages._shared import color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
 
 render_sidebar()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine import queries as q
-from engine.queries_archive import event_types, events_explorer, frame_to_csv, frame_to_parquet
+from engine.read import sessions as q
+from engine.read.archive import event_types, events_explorer, frame_to_csv, frame_to_parquet
 from pages._shared import guard, render_sidebar, store
 
 ALL = "All sessions"

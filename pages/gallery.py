@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.queries_archive import gallery_filters, gallery_items, read_provenance, resolve_image_path
+from engine.read.archive import gallery_filters, gallery_items, read_provenance, resolve_image_path
 from pages._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
 COLUMNS = 4

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.commands import SPEEDS, cancel_job
-from engine.console_actions import PROVIDERS, build_job_spec, queue_job
-from engine.queries_archive import jobs_queue, session_history, session_items
+from engine.intents.requests import SPEEDS, cancel_job
+from engine.intents.console import PROVIDERS, build_job_spec, queue_job
+from engine.read.archive import jobs_queue, session_history, session_items
 from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
 DEFAULT_CATALOG = "(default catalog)"
@@ -18,7 +18,7 @@ st.title("History")
 
 
 def _catalog_files() -> list[str]:
-    from engine.catalog import DEFAULT_CATALOG_PATH  # noqa: PLC0415
+    from engine.templates.catalog import DEFAULT_CATALOG_PATH  # noqa: PLC0415
 
     folder = Path(DEFAULT_CATALOG_PATH).parent
     return [str(p) for p in sorted(folder.glob("*.toml"))] if folder.is_dir() else []
@@ -26,7 +26,7 @@ def _catalog_files() -> list[str]:
 
 def _catalog_types(path: str | None) -> tuple[list[str], str | None]:
     """The asset types a catalog offers, or an error message to show instead."""
-    from engine.catalog import CatalogError, load_catalog  # noqa: PLC0415
+    from engine.templates.catalog import CatalogError, load_catalog  # noqa: PLC0415
 
     try:
         return list(load_catalog(path).types), None

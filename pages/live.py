@@ -4,9 +4,9 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from engine import queries as q
-from engine.commands import SPEEDS
-from engine.console_actions import can_continue, queue_resume, send_control
+from engine.read import sessions as q
+from engine.intents.requests import SPEEDS
+from engine.intents.console import can_continue, queue_resume, send_control
 from pages._shared import (
     STAGE_COLORS, color_scale, engine_banner, feed, fmt_duration, guard, money, operator, run_action,
     render_sidebar, simulated_badge, store,

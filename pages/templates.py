@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from engine.console_actions import activate_template_version, save_template
+from engine.intents.console import activate_template_version, save_template
 from pages._shared import guard, operator, render_sidebar, run_action, store
 
 SECTION_KEYS = ("tpl_master", "tpl_tiers", "tpl_layers", "tpl_luxury", "tpl_style")
@@ -21,8 +21,8 @@ render_sidebar()
 db = store()
 st.title("Templates")
 
-from engine.catalog import CatalogError, load_catalog  # noqa: E402 (after the page header: errors show in the page)
-from engine.templates import (  # noqa: E402
+from engine.templates.catalog import CatalogError, load_catalog  # noqa: E402 (after the page header: errors show in the page)
+from engine.templates.brief import (  # noqa: E402
     TemplateError, TemplateVersion, build_brief, diff_template_versions, ensure_default_template,
     list_template_versions, validate_template,
 )

@@ -21,7 +21,7 @@ import httpx
 
 from conftest import wait_until
 from engine.config import load_settings
-from engine.runtime import engine_lock_holder
+from engine.process.runtime import engine_lock_holder
 
 __all__ = [
     "CHROMIUM", "CHROMIUM_ARGS", "REPO_ROOT", "ARTIFACTS", "free_port", "Proc", "Studio",

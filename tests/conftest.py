@@ -7,7 +7,7 @@ from typing import Callable, TypeVar
 
 import pytest
 
-from engine.store import Store
+from engine.store.database import Store
 
 T = TypeVar("T")
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-from engine import events as ev
-from engine.bus import Bus
-from engine.projection import Projector
-from engine.store import Store
-from engine.ticker import Ticker
+from engine.live import events as ev
+from engine.live.bus import Bus
+from engine.live.projection import Projector
+from engine.store.database import Store
+from engine.live.ticker import Ticker
 
 __all__ = ["SampleIds", "Emitter", "build_sample_db", "write_png", "FINISHED", "RUNNING", "AWAITING"]
 

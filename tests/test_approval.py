@@ -13,8 +13,8 @@ import pytest
 from helpers.engine_child import SqlShell
 from helpers.live_engine import applied_result, icons_spec, live_engine, query, run_async, start_session, until
 
-from engine.save import read_provenance, read_text_chunks
-from engine.spec import ApprovalSettings
+from engine.session.save import read_provenance, read_text_chunks
+from engine.session.spec import ApprovalSettings
 
 SID = "s-approval"
 INSERT_DECISION = ("INSERT INTO decisions (batch_id, action, item_ids, modifications, comment, decided_by) "

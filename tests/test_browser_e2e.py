@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store
+from engine.store.database import Store
 from browser_support import ARTIFACTS, CHROMIUM, launch_chromium, start_studio
 
 pytestmark = [

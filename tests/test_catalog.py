@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import ASPECT_RATIOS, DEFAULT_CATALOG_PATH, CatalogError, load_catalog
+from engine.templates.catalog import ASPECT_RATIOS, DEFAULT_CATALOG_PATH, CatalogError, load_catalog
 
 HEADER = """
 [catalog]

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from engine.store import Store
+from engine.store.database import Store
 
 from conftest import wait_until
 

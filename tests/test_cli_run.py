@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from engine.save import read_provenance, read_text_chunks
-from engine.store import Store
+from engine.session.save import read_provenance, read_text_chunks
+from engine.store.database import Store
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ import urllib.request
 from browser_support import free_port
 
 from engine.config import load_settings
-from engine.runtime import engine_lock_holder
+from engine.process.runtime import engine_lock_holder
 
 from conftest import wait_until
 

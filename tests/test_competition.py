@@ -10,13 +10,13 @@ from helpers.pipeline_kit import (
     assert_money_adds_up, assert_one_winner_per_item, forwarding_handler, mock_client_factory, session_events,
 )
 
-from engine.competition import Proposal, parse_proposal, score_proposals
+from engine.session.competition import Proposal, parse_proposal, score_proposals
 from engine.config import load_settings
-from engine.providers.standin import OpenRouterStandIn
-from engine.runtime import Engine
-from engine.save import read_provenance
-from engine.spec import RunSpec
-from engine.store import Store
+from engine.providers.standin.transport import OpenRouterStandIn
+from engine.process.runtime import Engine
+from engine.session.save import read_provenance
+from engine.session.spec import RunSpec
+from engine.store.database import Store
 
 pytestmark = pytest.mark.timeout(60)
 REQUIRED = ["a rolled scroll with a wax seal", "deep navy", "antique gold", "open white space"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.store import Store
+from engine.store.database import Store
 
 from console_fixtures import AWAITING, FINISHED, RUNNING, build_sample_db
 

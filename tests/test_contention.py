@@ -7,7 +7,7 @@ import signal
 import pytest
 from helpers.backbone_procs import follow, persisted_check, run_contention, spawn
 
-from engine.store import Store
+from engine.store.database import Store
 
 BATCH = 2000
 

@@ -14,7 +14,7 @@ import pytest
 
 from helpers.engine_child import SqlShell
 from engine.config import load_settings
-from engine.runtime import Engine
+from engine.process.runtime import Engine
 from helpers.live_engine import applied_result, icons_spec, live_engine, query, run_async, start_session, until
 
 SID = "s-controls"

@@ -13,8 +13,8 @@ from browser_support import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from engine.store import Store
-from engine.ws_protocol import hello_message
+from engine.store.database import Store
+from engine.ws.protocol import hello_message
 
 from conftest import wait_until
 

@@ -10,11 +10,11 @@ from helpers.pipeline_kit import (
     is_image_request, mock_client_factory, openrouter_error, session_events, standin_client_factory, write_catalog,
 )
 
-from engine.commands import request_control
+from engine.intents.requests import request_control
 from engine.config import load_settings
-from engine.runtime import Engine
-from engine.spec import ApprovalSettings, RunSpec
-from engine.store import Store
+from engine.process.runtime import Engine
+from engine.session.spec import ApprovalSettings, RunSpec
+from engine.store.database import Store
 
 pytestmark = pytest.mark.timeout(120)
 NO_APPROVAL = ApprovalSettings(enabled=False)

@@ -14,11 +14,11 @@ from helpers.engine_child import SqlShell
 from helpers.live_engine import run_async, until
 
 from engine.cli import cli
-from engine.commands import submit_job
+from engine.intents.requests import submit_job
 from engine.config import load_settings
-from engine.runner import serve_forever
-from engine.spec import RunSpec
-from engine.store import Store
+from engine.process.runner import serve_forever
+from engine.session.spec import RunSpec
+from engine.store.database import Store
 
 
 @contextlib.asynccontextmanager

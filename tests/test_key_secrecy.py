@@ -9,8 +9,8 @@ import pytest
 from helpers.pipeline_kit import forwarding_handler, mock_client_factory, openrouter_error
 
 from engine.config import load_settings
-from engine.runtime import Engine
-from engine.spec import RunSpec
+from engine.process.runtime import Engine
+from engine.session.spec import RunSpec
 
 pytestmark = pytest.mark.timeout(60)
 KEY = "sk-or-v1-TESTKEY-d0c7f1e5a9b34c2e8f6a1b0c9d8e7f6a5b4c3d2e1f0a9b8c"

@@ -1,7 +1,7 @@
 """The speed limiter: FIFO hand-off of slots, live limit changes, cancellation never leaks a slot."""
 import asyncio
 
-from engine.limiter import Limiter
+from engine.session.limiter import Limiter
 
 
 async def _hold(limiter, started, release, name):

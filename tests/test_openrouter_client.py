@@ -15,12 +15,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from engine.pricing import load_snapshot
+from engine.providers.pricing import load_snapshot
 from engine.providers.openrouter import (AuthError, BadRequest, CreditsError, MalformedContent, ModerationError,
                                          OpenRouterClient, OpenRouterError, RateLimited, RequestTimeout,
                                          UpstreamError, error_from_response)
-from engine.providers.standin import OpenRouterStandIn, StandInTransport
-from engine.providers.standin_server import start_standin_server
+from engine.providers.standin.transport import OpenRouterStandIn, StandInTransport
+from engine.providers.standin.server import start_standin_server
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,12 +10,12 @@ from helpers.pipeline_kit import (
     session_events, standin_client_factory, write_catalog,
 )
 
-from engine.commands import request_control
+from engine.intents.requests import request_control
 from engine.config import load_settings
-from engine.runtime import Engine
-from engine.save import read_text_chunks
-from engine.spec import ApprovalSettings, RunSpec
-from engine.store import Store
+from engine.process.runtime import Engine
+from engine.session.save import read_text_chunks
+from engine.session.spec import ApprovalSettings, RunSpec
+from engine.store.database import Store
 
 pytestmark = pytest.mark.timeout(120)
 

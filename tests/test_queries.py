@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from engine import queries as q
-from engine import queries_approvals as qa
-from engine import queries_archive as qh
-from engine import queries_competition as qm
-from engine import queries_costs as qc
-from engine.commands import CommandError
-from engine.console_actions import (
+from engine.read import sessions as q
+from engine.read import approvals as qa
+from engine.read import archive as qh
+from engine.read import competition as qm
+from engine.read import costs as qc
+from engine.intents.requests import CommandError
+from engine.intents.console import (
     approve_reviewed, build_job_spec, decide, queue_job, send_control,
 )
-from engine.feed import Feed
-from engine.store import Store
+from engine.live.feed import Feed
+from engine.store.database import Store
 
 from console_fixtures import AWAITING, FINISHED, RUNNING, build_sample_db
 
@@ -266,7 +266,7 @@ def test_events_explorer_filters_by_type_session_item_and_seq(sample):
 # -- the shared feed ----------------------------------------------------------------------------------
 def test_feed_tails_new_events_by_seq(tmp_path):
     from console_fixtures import Emitter
-    from engine import events as ev
+    from engine.live import events as ev
 
     store = Store(tmp_path / "feed.duckdb")
     emitter = Emitter(store)
@@ -362,7 +362,7 @@ def test_status_summary_names_interrupted_sessions_with_the_command_that_continu
 
 
 def test_queue_resume_refuses_unknown_or_unfinished_sessions_with_a_reason(empty):
-    from engine.console_actions import queue_resume
+    from engine.intents.console import queue_resume
     empty.execute("INSERT INTO sessions (session_id, status, created_at) VALUES ('s-done', 'completed', now())")
     with pytest.raises(CommandError, match="Unknown session 's-nope'"):
         queue_resume(empty, "s-nope", operator="ops")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from engine.catalog import load_catalog
-from engine.render import (BRAND_PALETTE, GLYPHS, asset_kind, card_layout_for, glyph_for, pattern_for, render_image,
+from engine.templates.catalog import load_catalog
+from engine.providers.standin.render import (BRAND_PALETTE, GLYPHS, asset_kind, card_layout_for, glyph_for, pattern_for, render_image,
                            scene_for)
 
 CATALOG = Path(__file__).resolve().parent.parent / "data" / "catalogs" / "estate_planning_v4.toml"
@@ -140,9 +140,9 @@ def catalog_assets(type_: str):
 
 def voiced_prompts(asset):
     """The prompts the stand-in's three default competitors write for ``asset`` (any of them can win)."""
-    from engine.competition import DEFAULT_COMPETITORS
-    from engine.providers.standin_voices import parse_brief, write_prompt
-    from engine.templates import build_brief, competition_messages, default_template
+    from engine.session.competition import DEFAULT_COMPETITORS
+    from engine.providers.standin.voices import parse_brief, write_prompt
+    from engine.templates.brief import build_brief, competition_messages, default_template
     brief = parse_brief(competition_messages(build_brief(asset, default_template())))
     return {m: write_prompt(m, brief, random.Random(f"{asset.id}:{m}"))[0] for m in DEFAULT_COMPETITORS}
 

@@ -19,10 +19,10 @@ from helpers.engine_child import SqlShell, engine_cli, plain_execute
 from helpers.live_engine import icons_spec, live_engine, run_async, start_session, until
 
 from engine.config import load_settings
-from engine.runner import serve_forever
-from engine.runtime import Engine
-from engine.save import read_provenance
-from engine.store import Store
+from engine.process.runner import serve_forever
+from engine.process.runtime import Engine
+from engine.session.save import read_provenance
+from engine.store.database import Store
 
 ITEMS = 8
 
@@ -190,7 +190,7 @@ def test_an_engine_stopped_mid_session_leaves_it_resumable_not_completed(tmp_pat
 
 
 def test_resuming_a_session_this_engine_is_running_is_refused_and_the_run_pays_once(tmp_path):
-    from engine.sessions import ResumeError
+    from engine.session.resume import ResumeError
 
     async def scenario():
         async with live_engine(tmp_path / "data") as (engine, rec):

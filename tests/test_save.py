@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from engine.config import load_settings
-from engine.render import render_image
-from engine.runtime import Engine
-from engine.save import asset_path, parameters_text, read_provenance, read_text_chunks, save_png
-from engine.spec import RunSpec
-from engine.store import Store
+from engine.providers.standin.render import render_image
+from engine.process.runtime import Engine
+from engine.session.save import asset_path, parameters_text, read_provenance, read_text_chunks, save_png
+from engine.session.spec import RunSpec
+from engine.store.database import Store
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from engine.providers.faults import FaultSpec
-from engine.providers.standin import OpenRouterStandIn, image_dimensions
-from engine.providers.standin_voices import parse_brief, write_prompt
+from engine.providers.standin.faults import FaultSpec
+from engine.providers.standin.transport import OpenRouterStandIn, image_dimensions
+from engine.providers.standin.voices import parse_brief, write_prompt
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 from helpers.backbone_procs import follow, spawn
 
-from engine.migrations import MIGRATIONS
-from engine.store import Store, StoreBusy
+from engine.store.migrations import MIGRATIONS
+from engine.store.database import Store, StoreBusy
 
 MIGRATION_NAMES = [m.__name__ for m in MIGRATIONS]
 

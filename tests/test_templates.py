@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from engine import events as ev
-from engine.bus import Bus
-from engine.catalog import Asset, load_catalog
-from engine.templates import (
+from engine.live import events as ev
+from engine.live.bus import Bus
+from engine.templates.catalog import Asset, load_catalog
+from engine.templates.brief import (
     TemplateError, activate_template, active_template, build_brief, competition_messages, coverage,
     default_template, diff_template_versions, ensure_default_template, get_template_version,
     list_template_versions, load_default_template_body, save_template_version, validate_template,

@@ -11,11 +11,11 @@ import duckdb
 import pytest
 from helpers.backbone_procs import follow, persisted_check, spawn
 
-import engine.events as ev
-from engine.bus import Bus
-from engine.projection import Projector
-from engine.store import Store, StoreBusy
-from engine.ticker import Ticker
+import engine.live.events as ev
+from engine.live.bus import Bus
+from engine.live.projection import Projector
+from engine.store.database import Store, StoreBusy
+from engine.live.ticker import Ticker
 
 SID = "s-20261128-0001"
 WILL, TRUST = f"{SID}:icon-will", f"{SID}:icon-trust"
@@ -131,7 +131,7 @@ def test_an_event_the_projector_cannot_fold_is_still_logged_and_the_batch_goes_o
     bus.emit(ev.ApprovalRequest(session_id=SID, batch_id="b-2", items=[], estimated_cost_usd=0.0,
                                 expires_at="not a date", timeout_policy="hold"))
     bus.emit(progress(9))
-    with caplog.at_level(logging.ERROR, logger="engine.projection"):
+    with caplog.at_level(logging.ERROR, logger="engine.live.projection"):
         assert ticker_for(store, bus).flush() == bus.last_seq
     assert "could not project approval_request event" in caplog.text
     assert persisted_check(store)["count"] == bus.last_seq
@@ -177,7 +177,7 @@ def test_a_failing_handler_does_not_stop_the_tick(store, caplog):
     bus = Bus()
     ticker = ticker_for(store, bus, handlers=[Broken(), Fine()])
     bus.emit(progress(1))
-    with caplog.at_level(logging.ERROR, logger="engine.ticker"):
+    with caplog.at_level(logging.ERROR, logger="engine.live.ticker"):
         assert ticker.flush() == 1
     assert ran == [0]
     assert "handler bug" in caplog.text
@@ -220,7 +220,7 @@ def test_subscribers_get_every_record_and_a_broken_one_does_not_stop_emit(caplog
     bus, got = Bus(), []
     bus.subscribe(lambda record: 1 / 0)
     bus.subscribe(got.append)
-    with caplog.at_level(logging.ERROR, logger="engine.bus"):
+    with caplog.at_level(logging.ERROR, logger="engine.live.bus"):
         records = [bus.emit(progress(n)) for n in range(3)]
     assert got == records
     assert "event subscriber failed" in caplog.text
@@ -228,7 +228,7 @@ def test_subscribers_get_every_record_and_a_broken_one_does_not_stop_emit(caplog
 
 def test_backlog_warning_once_per_episode(caplog):
     bus = Bus(backlog_warning=10)
-    with caplog.at_level(logging.WARNING, logger="engine.bus"):
+    with caplog.at_level(logging.WARNING, logger="engine.live.bus"):
         for n in range(30):
             bus.emit(progress(n))
         assert [r.getMessage() for r in caplog.records] == [caplog.records[0].getMessage()]

@@ -13,14 +13,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
-from engine import events as ev
-from engine.bus import Bus
-from engine.projection import Projector
-from engine.store import Store
-from engine.ticker import Ticker
-from engine.watch import SessionBoard, watch
-from engine.ws import WsServer
-from engine.ws_protocol import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, hello_message
+from engine.live import events as ev
+from engine.live.bus import Bus
+from engine.live.projection import Projector
+from engine.store.database import Store
+from engine.live.ticker import Ticker
+from engine.ws.watch import SessionBoard, watch
+from engine.ws.server import WsServer
+from engine.ws.protocol import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, hello_message
 
 TOKEN = "test-token"
 pytestmark = pytest.mark.timeout(60)

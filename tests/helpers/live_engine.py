@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
-from engine.bus import Record
+from engine.live.bus import Record
 from engine.config import load_settings
-from engine.runtime import Engine
-from engine.spec import ApprovalSettings, RunSpec
+from engine.process.runtime import Engine
+from engine.session.spec import ApprovalSettings, RunSpec
 
 __all__ = ["Recorder", "live_engine", "until", "query", "icons_spec", "start_session", "payload_of", "run_async",
            "applied_result"]

@@ -15,8 +15,8 @@ from typing import Awaitable, Callable
 import httpx
 
 from engine.providers.openrouter import OpenRouterClient
-from engine.providers.standin import OpenRouterStandIn, StandInTransport
-from engine.store import Store
+from engine.providers.standin.transport import OpenRouterStandIn, StandInTransport
+from engine.store.database import Store
 
 __all__ = [
     "PIPELINE_EVENT_TYPES", "TEST_BASE_URL", "write_catalog", "standin_client_factory", "forwarding_handler",

@@ -1,0 +1,147 @@
+"""Operator controls: pause, resume, skip, abort and speed.
+
+Rows in ``controls`` (from the console, the CLI, websockets clients or anyone's
+own INSERT) are applied on the engine's next tick, stamped ``applied_at`` with
+a ``result``, and each application emits ``control_flag_change``. Repeats are
+safe: pausing a paused session says so and changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from engine.live import events as ev
+from engine.session.spec import SPEED_CONCURRENCY
+
+if TYPE_CHECKING:
+    from engine.session.run import SessionRun
+    from engine.process.runtime import Engine
+
+__all__ = ["ControlHandler", "apply_control"]
+
+log = logging.getLogger(__name__)
+_ACTIVE = ("running", "paused", "awaiting_approval", "aborting")
+_ENDED = "refused: session {sid} has just ended; nothing left to control"
+_COLUMNS = ("control_id", "session_id", "command", "arg", "item_id", "requested_by", "source")
+
+
+class ControlHandler:
+    """Tick handler: reads new control rows, applies them on the engine's loop, stamps the result."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+
+    def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
+        rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM controls WHERE applied_at IS NULL "
+                           "ORDER BY control_id").fetchall()
+        self.engine.forget_loop_calls("control", keep=(values[0] for values in rows))
+        for values in rows:
+            row = dict(zip(_COLUMNS, values))
+            result = self._result_for_unknown(con, row)
+            if result is None:
+                result = self.engine.call_on_loop(apply_control, self.engine, row,
+                                                  key=("control", row["control_id"]))
+            con.execute("UPDATE controls SET applied_at = now(), result = ? WHERE control_id = ?",
+                        [result, row["control_id"]])
+
+    def _result_for_unknown(self, con, row: dict) -> str | None:
+        sid = row["session_id"]
+        if row["command"] not in ("pause", "resume", "skip", "abort", "speed"):
+            return (f"refused: unknown command {row['command']!r}; "
+                    "expected pause, resume, skip, abort or speed")
+        if sid is None or self.engine.session_is_active(sid):
+            return None
+        status = con.execute("SELECT status FROM sessions WHERE session_id = ?", [sid]).fetchone()
+        if status is None:
+            return f"refused: unknown session {sid!r}"
+        if status[0] in _ACTIVE:
+            # The table lags by one tick: this engine's run ended and its last events are
+            # still on their way (a dead engine's sessions were marked interrupted at start).
+            return _ENDED.format(sid=sid)
+        return (f"refused: session {sid} is {status[0]}, not running in this engine"
+                + (f"; continue it with `assetgen run --resume {sid}`" if status[0] == "interrupted" else ""))
+
+
+def apply_control(engine: "Engine", row: dict) -> str:
+    """Runs on the engine's event loop; returns the row's result."""
+    command, sid = row["command"], row["session_id"]
+    if sid and sid not in engine.runs:  # it ended between the tick's check and now
+        return _ENDED.format(sid=sid)
+    runs = [engine.runs[sid]] if sid else list(engine.runs.values())
+    if not runs:
+        return "refused: no session is running"
+    results = [_apply_one(run, row) for run in runs]
+    return results[0] if len(results) == 1 else "; ".join(f"{r.session_id}: {x}" for r, x in zip(runs, results))
+
+
+def _apply_one(run: "SessionRun", row: dict) -> str:
+    command, arg = row["command"], row["arg"]
+    meta = dict(control_id=row["control_id"], requested_by=row["requested_by"], source=row["source"] or "sql")
+
+    def flag(previous, new, result, reason="operator"):
+        run.bus.emit(ev.ControlFlagChange(session_id=run.session_id, command=command, previous=previous, new=new,
+                                          reason=reason, result=result, **meta))
+        return result
+
+    if command == "pause":
+        if run.paused:
+            return flag("paused", "paused", f"already paused ({run.pause_reason}); nothing changed")
+        run._pause("operator", result="paused: no new paid call starts; calls in flight finish", **meta)
+        return "paused: no new paid call starts; calls in flight finish"
+    if command == "resume":
+        if not run.paused:
+            return flag("running", "running", "already running; nothing changed")
+        budget = _budget_arg(arg)
+        if budget is not None:
+            run.budget.limit_usd = budget
+        elif run.pause_reason == "budget" and run.budget.would_exceed(0.0):
+            return flag("paused", "paused", "refused: the budget is spent; resume with arg 'budget=<USD>' "
+                                            "to raise it, or abort")
+        run._resume(source=meta["source"], control_id=meta["control_id"], requested_by=meta["requested_by"],
+                    result="resumed" + (f" with budget ${budget:.2f}" if budget is not None else ""))
+        return "resumed" + (f" with budget ${budget:.2f}" if budget is not None else "")
+    if command == "skip":
+        item_id = row["item_id"]
+        if item_id and item_id not in run.items:
+            item_id = f"{run.session_id}:{item_id}" if f"{run.session_id}:{item_id}" in run.items else None
+            if item_id is None:
+                return flag(None, None, f"refused: unknown item {row['item_id']!r} in session {run.session_id}")
+        item_id = item_id or run.oldest_in_flight()
+        if item_id is None:
+            return flag(None, None, "nothing to skip: no item is in flight")
+        if not run.cancel_item(item_id, "skipped"):
+            return flag(item_id, item_id, f"{item_id} has already finished ({run.items[item_id].status})")
+        return flag(item_id, "skipped", f"skipped {item_id}: requests in flight cancelled")
+    if command == "abort":
+        if run.aborted:
+            return flag("aborted", "aborted", "already aborting; nothing changed")
+        run.aborted = True
+        run._running.set()  # let paused work observe the cancellation
+        count = run.abort_all("aborted")
+        run.set_status("aborting", "operator")
+        return flag(run.status, "aborted", f"aborting: {count} items cancelled")
+    if command == "speed":
+        if arg not in SPEED_CONCURRENCY:
+            return flag(run.speed, run.speed, f"refused: speed must be slow, normal or fast, got {arg!r}")
+        previous = run.speed
+        if previous == arg:
+            return flag(previous, arg, f"already {arg}; nothing changed")
+        run.speed = arg
+        limit = run.spec.concurrency or SPEED_CONCURRENCY[arg]
+        import asyncio
+
+        asyncio.get_running_loop().create_task(run.limiter.set_limit(limit))
+        return flag(previous, arg, f"speed {arg}: up to {limit} items in flight for work started from now")
+    return flag(None, None, f"refused: unknown command {command!r}")
+
+
+def _budget_arg(arg: str | None) -> float | None:
+    if not arg or not arg.startswith("budget="):
+        return None
+    try:
+        value = float(arg.split("=", 1)[1])
+    except ValueError:
+        return None
+    return value if value > 0 else None

@@ -1,0 +1,96 @@
+"""Operators write intent: control, decision and job rows.
+
+The console, the CLI and websockets clients all come through here, so a row
+looks the same whoever wrote it. The engine applies the rows on its next tick
+(engine/controls.py, engine/approval.py, engine/jobs.py); nothing here changes
+session or item state.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.store.database import Store
+
+__all__ = [
+    "CONTROL_COMMANDS", "DECISION_ACTIONS", "SPEEDS", "CommandError",
+    "request_control", "request_decision", "submit_job", "cancel_job",
+]
+
+CONTROL_COMMANDS = ("pause", "resume", "skip", "abort", "speed")
+DECISION_ACTIONS = ("approve_batch", "reject_batch", "modify_batch", "approve_items")
+SPEEDS = ("slow", "normal", "fast")
+
+
+class CommandError(ValueError):
+    """A request that cannot become a row; the message says what to fix."""
+
+
+def request_control(
+    store: Store,
+    command: str,
+    *,
+    session_id: str | None = None,
+    item_id: str | None = None,
+    arg: str | None = None,
+    requested_by: str | None = None,
+    source: str = "cli",
+) -> int:
+    """Append a control row; returns its control_id. ``session_id=None`` means every running session."""
+    if command not in CONTROL_COMMANDS:
+        raise CommandError(f"unknown command {command!r}; expected one of {', '.join(CONTROL_COMMANDS)}")
+    if command == "speed" and arg not in SPEEDS:
+        raise CommandError(f"speed needs one of {', '.join(SPEEDS)}, got {arg!r}")
+    rows = store.execute(
+        "INSERT INTO controls (session_id, command, arg, item_id, requested_by, source) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING control_id",
+        [session_id, command, arg, item_id, requested_by, source],
+    )
+    return int(rows[0][0])
+
+
+def request_decision(
+    store: Store,
+    action: str,
+    *,
+    batch_id: str,
+    item_ids: list[str] | None = None,
+    modifications: dict[str, str] | None = None,
+    comment: str | None = None,
+    decided_by: str | None = None,
+) -> int:
+    """Append a decision row for an approval batch; returns its decision_id."""
+    if action not in DECISION_ACTIONS:
+        raise CommandError(f"unknown action {action!r}; expected one of {', '.join(DECISION_ACTIONS)}")
+    if not batch_id:
+        raise CommandError("a decision needs a batch_id")
+    if action == "approve_items" and not item_ids:
+        raise CommandError("approve_items needs the item_ids to approve")
+    if action == "modify_batch" and not isinstance(modifications, dict):
+        raise CommandError("modify_batch needs modifications: {item_id: edited prompt}")
+    rows = store.execute(
+        "INSERT INTO decisions (batch_id, action, item_ids, modifications, comment, decided_by) "
+        "VALUES (?, ?, ?, ?, ?, ?) RETURNING decision_id",
+        [batch_id, action, _json(item_ids), _json(modifications), comment, decided_by],
+    )
+    return int(rows[0][0])
+
+
+def submit_job(store: Store, spec: dict[str, Any], *, requested_by: str | None = None) -> int:
+    """Queue a generation run for the daemon (`assetgen serve`); returns its job_id."""
+    rows = store.execute(
+        "INSERT INTO jobs (spec, requested_by) VALUES (?, ?) RETURNING job_id",
+        [json.dumps(spec), requested_by],
+    )
+    return int(rows[0][0])
+
+
+def cancel_job(store: Store, job_id: int) -> bool:
+    rows = store.execute(
+        "UPDATE jobs SET status = 'cancelled' WHERE job_id = ? AND status = 'queued' RETURNING job_id", [job_id]
+    )
+    return bool(rows)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)

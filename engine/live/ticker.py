@@ -1,0 +1,181 @@
+"""The ticker: once per tick, one short transaction on the database file.
+
+In it: tick handlers read the rows operators wrote (controls, decisions, jobs)
+and apply them; then every event emitted since the last tick is appended in one
+Arrow batch and the projected table rows are upserted. If the file is locked
+past the store's deadline, the records stay in memory and the next tick tries
+again: nothing is dropped.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Protocol, Sequence
+
+import duckdb
+import pyarrow as pa
+
+from engine.live.bus import Bus, Record
+from engine.live.projection import Projector
+from engine.store.database import Store, StoreBusy
+
+__all__ = ["Ticker", "TickHandler", "records_to_arrow"]
+
+log = logging.getLogger(__name__)
+
+_EVENT_SCHEMA = pa.schema([
+    ("seq", pa.int64()),
+    ("ts", pa.timestamp("us", tz="UTC")),
+    ("session_id", pa.string()),
+    ("item_id", pa.string()),
+    ("type", pa.string()),
+    ("payload", pa.string()),
+])
+
+
+class TickHandler(Protocol):
+    def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Runs inside the tick's transaction; may emit events, which land in the same commit."""
+
+
+def records_to_arrow(records: Sequence[Record]) -> pa.Table:
+    return pa.Table.from_arrays(
+        [
+            pa.array([r.seq for r in records], pa.int64()),
+            pa.array([r.ts_us for r in records], pa.timestamp("us", tz="UTC")),
+            pa.array([r.session_id for r in records], pa.string()),
+            pa.array([r.item_id for r in records], pa.string()),
+            pa.array([r.type for r in records], pa.string()),
+            pa.array([r.payload_json for r in records], pa.string()),
+        ],
+        schema=_EVENT_SCHEMA,
+    )
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
+    names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
+    cols = ", ".join(f'"{c}"' for c in names)
+    rows = frame  # noqa: F841 (read by DuckDB's replacement scan)
+    con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM rows")
+
+
+class Ticker:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        projector: Projector,
+        *,
+        interval: float = 0.25,
+        handlers: Sequence[TickHandler] = (),
+        keep_lag_samples: int = 0,
+    ):
+        self.store = store
+        self.bus = bus
+        self.projector = projector
+        self.interval = interval
+        self.handlers = list(handlers)
+        self._unpersisted: list[Record] = []
+        self.persisted_seq = bus.last_seq
+        self.flushes = 0
+        self.failures = 0
+        self.lag_samples: deque[float] = deque(maxlen=keep_lag_samples or 1)
+        self._keep_lag = keep_lag_samples > 0
+        self._poisoned: str | None = None
+
+    @property
+    def backlog(self) -> int:
+        """Events emitted but not yet committed to the database."""
+        return len(self._unpersisted) + self.bus.backlog
+
+    def add_handler(self, handler: TickHandler) -> None:
+        self.handlers.append(handler)
+
+    def flush(self) -> int:
+        """One transaction; returns how many events it committed. Raises StoreBusy on a long lock."""
+        taken: dict = {}
+        if not self._unpersisted:
+            # Fold what is pending before taking the file: the CPU work then does not hold the lock
+            # that readers wait on. Not while a backlog is kept (file locked), so that it stays in
+            # the bus, which warns when it grows.
+            self._take_and_fold()
+        try:
+            with self.store.write() as con:
+                for handler in self.handlers:
+                    try:
+                        handler.on_tick(con)
+                    except Exception:
+                        log.exception("tick handler %r failed; the engine goes on", handler)
+                self._take_and_fold()  # events the handlers emitted land in this same commit
+                records = self._unpersisted
+                if records:
+                    batch = records_to_arrow(records)  # noqa: F841 (read by DuckDB's replacement scan)
+                    con.execute("INSERT INTO events SELECT seq, ts, session_id, item_id, type, payload::JSON FROM batch")
+                frames, taken = self.projector.take_dirty()
+                if self._poisoned:
+                    log.error("dropping %d projected rows that failed twice to write: %s",
+                              sum(len(k) for k in taken.values()), self._poisoned)
+                    frames, taken, self._poisoned = {}, {}, None
+                for table, frame in frames.items():
+                    _upsert(con, table, frame)
+        except StoreBusy:
+            if taken:
+                self.projector.restore_dirty(taken)
+            self.failures += 1
+            raise
+        except BaseException as exc:
+            if taken:
+                self.projector.restore_dirty(taken)
+                # a projection bug must not stop the event log: the next failure drops the rows
+                self._poisoned = repr(exc)
+            self.failures += 1
+            raise
+        self._poisoned = None
+        committed = len(self._unpersisted)
+        if committed:
+            self.persisted_seq = self._unpersisted[-1].seq
+            if self._keep_lag:
+                now_us = time.time_ns() // 1000
+                self.lag_samples.extend((now_us - r.ts_us) / 1e6 for r in self._unpersisted)
+        self._unpersisted = []
+        self.flushes += 1
+        return committed
+
+    def _take_and_fold(self) -> None:
+        fresh = self.bus.take_pending()
+        if fresh:
+            self._unpersisted.extend(fresh)  # first: whatever apply does, the events are not lost
+            self.projector.apply(fresh)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set, then flush what is left."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                await asyncio.to_thread(self.flush)
+            except StoreBusy as exc:
+                log.warning("events kept in memory (%d waiting): %s", self.backlog, exc)
+            except Exception:
+                log.exception("tick failed; events kept in memory and retried next tick")
+            remaining = self.interval - (time.monotonic() - started)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(remaining, 0.0))
+            except asyncio.TimeoutError:
+                pass
+        await self.drain()
+
+    async def drain(self, *, deadline: float = 60.0) -> None:
+        """Flush until everything emitted so far is committed, retrying a locked file up to ``deadline`` s."""
+        end = time.monotonic() + deadline
+        while True:
+            try:
+                await asyncio.to_thread(self.flush)
+                if self.backlog == 0:
+                    return
+            except Exception as exc:
+                if time.monotonic() > end:
+                    log.error("gave up writing %d events after %.0fs: %s", self.backlog, deadline, exc)
+                    raise
+                await asyncio.sleep(0.2)

@@ -1,0 +1,51 @@
+"""Follow a job the daemon runs, from the database: what `assetgen run` does when an engine is already up."""
+from __future__ import annotations
+
+import sys
+import time
+
+from engine.live.progress import Printer, SessionProgress
+from engine.store.database import Store, StoreBusy
+
+__all__ = ["follow_job"]
+
+_TERMINAL_JOB = ("done", "failed", "cancelled", "interrupted")
+
+
+def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, printer: Printer | None = None) -> str:
+    """Show the job's session progress until it ends; returns the session's outcome (or the job's status)."""
+    out = out or sys.stdout
+    printer = printer or Printer()
+    progress: SessionProgress | None = None
+    while True:
+        try:
+            job = store.query_dicts("SELECT status, session_id, error FROM jobs WHERE job_id = ?", [job_id])
+            session = (store.query_dicts(
+                "SELECT status, items_done, items_total, cost_usd, budget_usd, simulated, pause_reason, message "
+                "FROM sessions WHERE session_id = ?", [job[0]["session_id"]]) if job and job[0]["session_id"] else [])
+        except StoreBusy:
+            time.sleep(poll_s)
+            continue
+        if not job:
+            raise ValueError(f"unknown job {job_id}")
+        job = job[0]
+        if session:
+            row = session[0]
+            if progress is None:
+                progress = SessionProgress(job["session_id"])
+                print(f"session {job['session_id']}", file=out, flush=True)
+            progress.total, progress.done = row["items_total"] or 0, row["items_done"] or 0
+            progress.cost_usd, progress.budget_usd = row["cost_usd"] or 0.0, row["budget_usd"]
+            progress.simulated, progress.status = bool(row["simulated"]), row["status"]
+            if row["status"] == "paused":
+                progress.last_note = f"paused ({row['pause_reason']})"
+            printer.show(progress)
+            if row["status"] in ("completed", "aborted", "failed"):
+                printer.finish(progress)
+                if row["message"]:
+                    print(row["message"], file=sys.stderr, flush=True)
+                return row["status"]
+        if job["status"] in _TERMINAL_JOB:
+            print(f"job {job_id} {job['status']}" + (f": {job['error']}" if job["error"] else ""), file=out, flush=True)
+            return job["status"]
+        time.sleep(poll_s)

@@ -1,0 +1,261 @@
+"""The engine process: bus, ticker, websockets server and the sessions it runs.
+
+One engine per data directory (an OS lock on ``<data-dir>/engine.lock``), since
+it alone assigns event seqs. ``assetgen run`` starts one for a single session;
+``assetgen serve`` keeps one running and takes jobs.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import fcntl
+import logging
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from engine.live import events as ev
+from engine.live.bus import Bus
+from engine.config import Settings, ensure_ws_token
+from engine.live.projection import Projector
+from engine.store.database import Store
+from engine.live.ticker import Ticker
+
+__all__ = ["Engine", "EngineBusy", "new_session_id", "engine_lock_holder"]
+
+log = logging.getLogger(__name__)
+_ACTIVE = ("running", "paused", "awaiting_approval", "aborting")
+
+
+class EngineBusy(RuntimeError):
+    """Another engine already runs on this data directory."""
+
+
+def new_session_id() -> str:
+    return f"s{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def engine_lock_holder(settings: Settings) -> int | None:
+    """The PID of the engine running on this data directory, or None."""
+    path = settings.engine_lock_path
+    if not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            return int(Path(path).read_text().strip() or 0) or -1
+        except (OSError, ValueError):
+            return -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, lock_timeout: float = 10.0, serve_websockets: bool = True,
+                 ws_port: int | None = None, client_factory: Callable | None = None, keep_lag_samples: int = 0):
+        self.settings = settings
+        self.lock_timeout = lock_timeout
+        self.serve_websockets = serve_websockets
+        self.ws_port = settings.ws_port if ws_port is None else ws_port
+        self.client_factory = client_factory
+        self.keep_lag_samples = keep_lag_samples
+        self.runs: dict[str, Any] = {}
+        self.ws = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop_call_timeout = 10.0
+        self._loop_calls: dict[tuple, concurrent.futures.Future] = {}  # rows handed to the loop, by (kind, id)
+        self._lock_fd: int | None = None
+        self._stop = asyncio.Event()
+        self._ticker_task: asyncio.Task | None = None
+        self._session_tasks: set[asyncio.Task] = set()
+        self._claimed_sessions: set[str] = set()  # being prepared or running; a second run of one is refused
+        self.started_at = datetime.now(timezone.utc)
+        self.interrupted_at_start: list[str] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def __aenter__(self) -> "Engine":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._acquire_lock()
+        self.store = Store(self.settings.db_path, lock_timeout=self.lock_timeout)
+        await asyncio.to_thread(self.store.migrate)
+        last_seq = (await asyncio.to_thread(self.store.query, "SELECT coalesce(max(seq), 0) FROM events"))[0][0]
+        self.bus = Bus(start_seq=int(last_seq))
+        self.projector = Projector()
+        from engine.session.gate import DecisionHandler
+        from engine.intents.controls import ControlHandler
+
+        self.ticker = Ticker(self.store, self.bus, self.projector, interval=self.settings.tick_seconds,
+                             handlers=[ControlHandler(self), DecisionHandler(self)],
+                             keep_lag_samples=self.keep_lag_samples)
+        await asyncio.to_thread(self._mark_interrupted)
+        self._ticker_task = asyncio.create_task(self.ticker.run(self._stop), name="ticker")
+        if self.serve_websockets:
+            from engine.ws.server import WsServer
+
+            self.ws = WsServer(bus=self.bus, store=self.store, token=ensure_ws_token(self.settings),
+                               host=self.settings.ws_host, port=self.ws_port,
+                               console_port=self.settings.console_port)
+            try:
+                await self.ws.start()
+            except OSError as exc:  # the port is taken: the console still follows through the database
+                log.warning("websockets server not started on %s:%s (%s)", self.settings.ws_host, self.ws_port, exc)
+                self.ws = None
+
+    async def stop(self) -> None:
+        # Cancel whole sessions, not their item tasks: a session whose items were cancelled one
+        # by one would end "completed" with open items, where it must stay resumable.
+        current = asyncio.current_task()
+        sessions = [t for t in self._session_tasks if t is not current and not t.done()]
+        for task in sessions:
+            task.cancel()
+        await asyncio.gather(*sessions, return_exceptions=True)
+        if self.ws is not None:
+            await self.ws.close()
+        self._stop.set()
+        if self._ticker_task is not None:
+            await self._ticker_task
+        self._release_lock()
+
+    def _acquire_lock(self) -> None:
+        path = self.settings.engine_lock_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = engine_lock_holder(self.settings)
+            raise EngineBusy(
+                f"an engine (PID {holder}) already runs on {self.settings.data_dir}: submit work to it with "
+                "`assetgen submit …`, or stop it first.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _mark_interrupted(self) -> None:
+        """Sessions a dead engine left open are `interrupted` until resumed; stale rows are closed."""
+        from engine.session.resume import fetch_rows
+
+        with self.store.write() as con:
+            # Not a DataFrame: pandas turns NULL timestamps into NaT, which the projector cannot
+            # write back; fetch_rows also decodes JSON columns so they are not encoded twice.
+            records = fetch_rows(con, f"SELECT * FROM sessions WHERE status IN {_ACTIVE}")
+            con.execute("UPDATE api_calls SET status = 'interrupted' WHERE status = 'in_flight'")
+            con.execute("UPDATE controls SET applied_at = now(), result = 'ignored: no engine was running "
+                        "when it was requested' WHERE applied_at IS NULL")
+        self.interrupted_at_start = [row["session_id"] for row in records]
+        self.projector.load("sessions", records)
+        for row in records:
+            self.bus.emit(ev.SessionStatus(session_id=row["session_id"], status="interrupted",
+                                           previous=row["status"], reason="the engine running it stopped"))
+        if records:
+            self.ticker.flush()
+            for row in records:
+                self.projector.forget_session(row["session_id"])
+
+    # -- what tick handlers and the websockets server ask ------------------------------------
+    def call_on_loop(self, fn: Callable, *args, key: tuple | None = None) -> Any:
+        """Run ``fn(*args)`` on the engine's loop from the ticker thread and return its result.
+
+        With a ``key`` (such as ``("control", 17)``) the call is handed to the loop once: when a
+        blocked loop made a tick give up waiting, the row stays unstamped and comes back next
+        tick, and then waits on that same call rather than applying the row a second time.
+        """
+        future = self._loop_calls.get(key) if key is not None else None
+        if future is None:
+            async def call():
+                return fn(*args)
+            future = asyncio.run_coroutine_threadsafe(call(), self.loop)
+            if key is not None:
+                self._loop_calls[key] = future
+        return future.result(timeout=self.loop_call_timeout)
+
+    def forget_loop_calls(self, kind: str, *, keep: Iterable) -> None:
+        """Drop the remembered calls of ``kind`` whose rows are stamped now (the ids not in ``keep``)."""
+        keep = set(keep)
+        for key in [k for k in self._loop_calls if k[0] == kind and k[1] not in keep]:
+            del self._loop_calls[key]
+
+    def register_run(self, run) -> None:
+        self.runs[run.session_id] = run
+
+    def unregister_run(self, run) -> None:
+        self.runs.pop(run.session_id, None)
+
+    def session_is_active(self, session_id: str) -> bool:
+        return session_id in self.runs
+
+    def find_gate(self, batch_id: str):
+        for run in list(self.runs.values()):
+            gate = run.gates.get(batch_id)
+            if gate is not None:
+                return gate
+        return None
+
+    # -- sessions -----------------------------------------------------------------------------
+    async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False):
+        """Run one session to its end; returns the SessionRun."""
+        from engine.session.resume import ResumeError, prepare_run
+
+        session_id = session_id or new_session_id()
+        if session_id in self._claimed_sessions:  # e.g. a resume job for it while it runs (--max-sessions > 1)
+            raise ResumeError(f"session {session_id} is already running in this engine; nothing to resume")
+        task = asyncio.current_task()
+        self._session_tasks.add(task)
+        self._claimed_sessions.add(session_id)
+        try:
+            run = await prepare_run(self, spec, session_id=session_id, resume=resume)
+            try:
+                await run.run()
+            finally:
+                await run.client.aclose()
+                await self.flush()
+                self.projector.forget_session(run.session_id)
+        finally:
+            self._session_tasks.discard(task)
+            self._claimed_sessions.discard(session_id)
+        return run
+
+    async def wait_for_backlog(self) -> None:
+        """Hold new items while too many events wait for a locked database file.
+
+        Emitting never blocks, and events are never dropped; this bounds memory by not
+        starting new work until the ticker has caught up.
+        """
+        limit = self.bus.backlog_warning
+        if self.ticker.backlog <= limit:
+            return
+        log.warning("holding new items: %d events wait to be written", self.ticker.backlog)
+        while self.ticker.backlog > limit // 2:
+            await asyncio.sleep(0.1)
+
+    async def flush(self) -> None:
+        """Commit everything emitted so far (used at the end of a session and on shutdown)."""
+        await self.ticker.drain()
+
+    def wait_seconds_since(self, started: float) -> float:
+        return time.monotonic() - started

@@ -1,0 +1,131 @@
+"""Read models of the Gallery, History and Events pages: what was made, run and logged."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from engine.read.sessions import parse_json
+from engine.store.database import Store
+
+__all__ = [
+    "gallery_items", "gallery_filters", "resolve_image_path", "read_provenance", "session_history",
+    "session_items", "jobs_queue", "event_types", "events_explorer", "frame_to_csv", "frame_to_parquet",
+]
+
+
+def gallery_items(store: Store, *, session_ids: Sequence[str] = (), asset_types: Sequence[str] = (),
+                  tiers: Sequence[str] = (), limit: int = 60) -> pd.DataFrame:
+    """Saved items with an image, newest first, with the winning prompt, model and cost."""
+    return store.query_df(
+        "SELECT i.item_id, i.session_id, i.asset_id, i.title, i.asset_type, i.tier, i.winner_model, "
+        "i.final_prompt, i.image_path, i.cost_usd, i.finished_at, s.simulated, s.provider "
+        "FROM items i LEFT JOIN sessions s USING (session_id) "
+        "WHERE i.status = 'saved' AND i.image_path IS NOT NULL "
+        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.session_id)) "
+        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.asset_type)) "
+        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.tier)) "
+        "ORDER BY i.finished_at DESC NULLS LAST LIMIT ?",
+        [list(session_ids), list(session_ids), list(asset_types), list(asset_types), list(tiers), list(tiers),
+         limit])
+
+
+def gallery_filters(store: Store) -> dict[str, list[str]]:
+    """The values the gallery's filters offer: sessions, types and tiers that have saved images."""
+    rows = store.query(
+        "SELECT list(DISTINCT session_id ORDER BY session_id), list(DISTINCT asset_type ORDER BY asset_type), "
+        "list(DISTINCT tier ORDER BY tier) FROM items WHERE status = 'saved' AND image_path IS NOT NULL")
+    sessions, types, tiers = rows[0]
+    return {"sessions": [s for s in sessions or [] if s], "types": [t for t in types or [] if t],
+            "tiers": [t for t in tiers or [] if t]}
+
+
+def resolve_image_path(image_path: str | None, data_dir: Path) -> Path | None:
+    """Image paths may be absolute or relative to the data directory; None when the file is gone."""
+    if not image_path:
+        return None
+    path = Path(image_path)
+    for candidate in ((path,) if path.is_absolute() else (data_dir / path, path)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_provenance(path: Path | None) -> dict | None:
+    """The JSON the engine wrote into the PNG's ``provenance`` text chunk; None when absent or unreadable."""
+    if path is None:
+        return None
+    from PIL import Image  # noqa: PLC0415 (only the gallery needs Pillow)
+
+    try:
+        with Image.open(path) as image:
+            text = getattr(image, "text", {}).get("provenance")
+    except OSError:
+        return None
+    parsed = parse_json(text)
+    return parsed if isinstance(parsed, dict) else ({"raw": text} if text else None)
+
+
+def session_history(store: Store, *, limit: int = 200) -> pd.DataFrame:
+    """Past and present sessions, newest first: items, outcomes, cost, duration."""
+    return store.query_df(
+        "WITH counts AS (SELECT session_id, count(*) AS items, "
+        "  count(*) FILTER (WHERE status = 'saved') AS saved, "
+        "  count(*) FILTER (WHERE status IN ('failed', 'rejected', 'skipped', 'aborted')) AS not_saved "
+        "  FROM items GROUP BY session_id) "
+        "SELECT s.session_id, s.status, coalesce(s.outcome, s.status) AS outcome, s.provider, s.simulated, "
+        "coalesce(c.items, s.items_total) AS items, coalesce(c.saved, 0) AS saved, "
+        "coalesce(c.not_saved, 0) AS not_saved, s.cost_usd, s.budget_usd, s.speed, s.created_at, s.finished_at, "
+        "date_diff('millisecond', s.started_at, coalesce(s.finished_at, s.updated_at)) / 1000.0 AS duration_s, "
+        "s.message FROM sessions s LEFT JOIN counts c USING (session_id) "
+        "ORDER BY s.created_at DESC NULLS LAST LIMIT ?", [limit])
+
+
+def session_items(store: Store, session_id: str, *, limit: int = 2000) -> pd.DataFrame:
+    return store.query_df(
+        "SELECT item_id, asset_id, asset_type, tier, status, stage, outcome, reason, winner_model, "
+        "template_version, cost_usd, started_at, finished_at, image_path FROM items WHERE session_id = ? "
+        "ORDER BY started_at NULLS LAST, asset_id LIMIT ?", [session_id, limit])
+
+
+def jobs_queue(store: Store, *, limit: int = 100) -> pd.DataFrame:
+    """Jobs newest first with the headline of their spec."""
+    frame = store.query_df(
+        "SELECT job_id, status, requested_by, created_at, started_at, finished_at, session_id, error, spec "
+        "FROM jobs ORDER BY job_id DESC LIMIT ?", [limit])
+    specs = [parse_json(s) or {} for s in frame["spec"]]
+    frame["provider"] = [s.get("provider") for s in specs]
+    frame["test"] = [s.get("test") for s in specs]
+    frame["summary"] = [json.dumps(s, sort_keys=True)[:160] for s in specs]
+    return frame.drop(columns=["spec"])
+
+
+def event_types(store: Store) -> list[str]:
+    return [r[0] for r in store.query("SELECT DISTINCT type FROM events ORDER BY 1")]
+
+
+def events_explorer(store: Store, *, types: Sequence[str] = (), session_id: str | None = None,
+                    item_id: str | None = None, seq_from: int | None = None, seq_to: int | None = None,
+                    limit: int = 500) -> pd.DataFrame:
+    """Events newest first, filtered by type, session, item (substring) and an inclusive seq range."""
+    return store.query_df(
+        "SELECT seq, ts, session_id, item_id, type, payload FROM events "
+        "WHERE seq >= coalesce(?, 0) AND seq <= coalesce(?, 9223372036854775807) "
+        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], type)) "
+        "AND (? IS NULL OR session_id = ?) AND (? IS NULL OR contains(item_id, ?)) "
+        "ORDER BY seq DESC LIMIT ?",
+        [seq_from, seq_to, list(types), list(types), session_id, session_id, item_id or None, item_id or None,
+         limit])
+
+
+def frame_to_csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def frame_to_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()

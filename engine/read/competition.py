@@ -1,0 +1,49 @@
+"""Read models of the Competition page: each item's proposals and the models' standing."""
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.store.database import Store
+
+__all__ = ["competed_items", "competition_for_item", "dropped_competitors", "model_leaderboard"]
+
+
+def competed_items(store: Store, session_id: str, *, limit: int = 500) -> pd.DataFrame:
+    """Items of a session that had a competition, newest first, with their winner."""
+    return store.query_df(
+        "SELECT p.item_id, any_value(i.asset_id) AS asset_id, count(*) AS proposals, "
+        "max(CASE WHEN p.is_winner THEN p.model END) AS winner, max(i.started_at) AS started_at "
+        "FROM proposals p LEFT JOIN items i ON i.item_id = p.item_id WHERE p.session_id = ? "
+        "GROUP BY p.item_id ORDER BY started_at DESC NULLS LAST, p.item_id LIMIT ?", [session_id, limit])
+
+
+def competition_for_item(store: Store, item_id: str) -> pd.DataFrame:
+    """Every model's proposal for one item: prompt, confidence, score, cost, latency, winner, reasoning."""
+    return store.query_df(
+        "SELECT model, prompt, confidence, score, coverage, cost_usd, latency_ms, is_winner AS winner, "
+        "coalesce(reasoning, rationale) AS reasoning, rationale FROM proposals WHERE item_id = ? "
+        "ORDER BY is_winner DESC, score DESC NULLS LAST, model", [item_id])
+
+
+def dropped_competitors(store: Store, session_id: str, item_id: str) -> pd.DataFrame:
+    """Competitors thrown out of one item's competition (e.g. unusable JSON): model, reason and what they cost.
+
+    They leave no proposal row, yet their calls were paid; without this the page just shows one model fewer.
+    The session filter lets DuckDB skip most of a large event log by its zone maps.
+    """
+    return store.query_df(
+        "SELECT json_extract_string(e.payload, '$.model') AS model, json_extract_string(e.payload, '$.reason') AS reason, "
+        "(SELECT sum(c.cost_usd) FROM api_calls c WHERE c.item_id = e.item_id "
+        " AND c.model = json_extract_string(e.payload, '$.model') AND c.purpose = 'prompt') AS cost_usd "
+        "FROM events e WHERE e.session_id = ? AND e.item_id = ? AND e.type = 'competitor_dropped' ORDER BY e.seq",
+        [session_id, item_id])
+
+
+def model_leaderboard(store: Store, *, session_id: str | None = None) -> pd.DataFrame:
+    """Per model across sessions (or one): entries, wins, win rate, mean confidence, cost and latency."""
+    return store.query_df(
+        "SELECT model, count(*) AS entries, count(*) FILTER (WHERE is_winner) AS wins, "
+        "count(*) FILTER (WHERE is_winner) / count(*) AS win_rate, avg(confidence) AS mean_confidence, "
+        "avg(score) AS mean_score, sum(cost_usd) AS cost_usd, avg(cost_usd) AS mean_cost_usd, "
+        "avg(latency_ms) AS mean_latency_ms FROM proposals WHERE (? IS NULL OR session_id = ?) "
+        "GROUP BY model ORDER BY wins DESC, win_rate DESC, model", [session_id, session_id])

@@ -1,0 +1,243 @@
+"""Read models shared by the console and the CLI: every query a page or command shows.
+
+Each function takes a Store and returns plain data (DataFrames, dicts), so it is
+tested without Streamlit. Each is one short read-only attach: the engine's
+ticker needs the file back within milliseconds. This module holds the Live
+page's reads and the shared helpers; the other pages' reads live in
+``engine/queries_<page>.py``.
+
+Events filters prefer ``seq`` ranges and LIMITs: DuckDB skips whole row groups
+by their min/max (zone maps) on ``seq``, whereas an index would slow every insert.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.store.database import Store
+
+__all__ = [
+    "PIPELINE_STAGES", "ACTIVE_SESSION_STATUSES", "run_readonly_sql", "status_summary",
+    "live_sessions", "pick_session", "session_overview", "stage_counts", "items_in_flight",
+    "recent_events", "stage_timeline", "controls_for_session", "estimate_eta_s", "engine_status",
+    "parse_json", "utcnow",
+]
+
+# The strip the Live page draws; "approval" sits between model and image when the gate is on.
+PIPELINE_STAGES = ("discovery", "prompt", "model", "approval", "image", "save")
+ACTIVE_SESSION_STATUSES = ("running", "paused", "awaiting_approval")
+ENGINE_QUIET_AFTER_S = 10.0
+ENGINE_ETA_FRESH_S = 30.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def parse_json(value: Any) -> Any:
+    """JSON columns come back as text; rows written by hand may hold NULL or junk."""
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def run_readonly_sql(store: Store, query: str) -> pd.DataFrame:
+    """Run a user's query on a read-only attach: it cannot change anything, and releases the file at once."""
+    with store.read() as con:
+        return con.execute(query).df()
+
+
+def status_summary(store: Store, *, limit: int = 10) -> str:
+    with store.read() as con:
+        sessions = con.execute(
+            "SELECT session_id, status, provider, items_done || '/' || items_total AS progress, "
+            "round(cost_usd, 4) AS cost_usd, pause_reason, created_at FROM sessions "
+            "ORDER BY created_at DESC LIMIT ?", [limit]).df()
+        approvals = con.execute(
+            "SELECT batch_id, session_id, kind, json_array_length(item_ids) AS items, "
+            "round(estimated_cost_usd, 4) AS est_usd, expires_at FROM approvals WHERE status = 'pending'").df()
+        jobs = con.execute("SELECT job_id, status, session_id, requested_by, created_at FROM jobs "
+                           "WHERE status IN ('queued', 'running', 'interrupted') ORDER BY job_id").df()
+    parts = ["Sessions:", sessions.to_string(index=False) if len(sessions) else "  (none yet: try `assetgen run --test`)"]
+    interrupted = sessions.loc[sessions["status"] == "interrupted", "session_id"].tolist() if len(sessions) else []
+    if interrupted:
+        parts += [f"  {len(interrupted)} interrupted: continue with `assetgen run --resume {interrupted[0]}` "
+                  "(a daemon takes its own stopped jobs again when it starts)"]
+    parts += ["", "Pending approvals:", approvals.to_string(index=False) if len(approvals) else "  (none)"]
+    parts += ["", "Jobs queued, running or interrupted:", jobs.to_string(index=False) if len(jobs) else "  (none)"]
+    return "\n".join(parts)
+
+
+# -- session picker -----------------------------------------------------------------------------
+def live_sessions(store: Store, *, limit: int = 50) -> pd.DataFrame:
+    """Sessions for the picker: active ones first, then the most recent."""
+    return store.query_df(
+        "SELECT session_id, status, provider, speed, simulated, items_done, items_total, cost_usd, budget_usd, "
+        "created_at, updated_at FROM sessions "
+        "ORDER BY (status IN ('running', 'paused', 'awaiting_approval')) DESC, "
+        "coalesce(updated_at, created_at) DESC NULLS LAST LIMIT ?", [limit])
+
+
+def pick_session(sessions: pd.DataFrame) -> str | None:
+    """The session the Live page opens on: a running one, else an active one, else the latest."""
+    if sessions.empty:
+        return None
+    for wanted in (("running",), ACTIVE_SESSION_STATUSES):
+        active = sessions[sessions["status"].isin(wanted)]
+        if not active.empty:
+            return str(active.iloc[0]["session_id"])
+    return str(sessions.iloc[0]["session_id"])
+
+
+# -- overview -----------------------------------------------------------------------------------
+def estimate_eta_s(done: int, total: int, elapsed_s: float) -> float | None:
+    """Plain extrapolation: the remaining items at the average pace so far. None before the first item ends."""
+    if total <= 0 or done <= 0 or elapsed_s <= 0:
+        return None
+    return max(0.0, elapsed_s / done * max(total - done, 0))
+
+
+def session_overview(store: Store, session_id: str, *, now: datetime | None = None) -> dict | None:
+    """One session's header: status, progress, ETA, cost against budget and the forecast to completion."""
+    from engine.read.costs import cost_forecast  # noqa: PLC0415 (the cost module imports helpers from here)
+
+    now = now or utcnow()
+    with store.read() as con:
+        cur = con.execute("SELECT * FROM sessions WHERE session_id = ?", [session_id])
+        row = cur.fetchone()
+        if row is None:
+            return None
+        info = dict(zip([d[0] for d in cur.description], row))
+        progress = con.execute(
+            "SELECT ts, payload FROM events WHERE session_id = ? AND type = 'progress_update' "
+            "ORDER BY seq DESC LIMIT 1", [session_id]).fetchone()
+        in_flight = con.execute(
+            "SELECT count(*) FROM items WHERE session_id = ? AND status IN ('in_progress', 'awaiting_approval')",
+            [session_id]).fetchone()[0]
+    started = info.get("started_at") or info.get("created_at")
+    ended = info.get("finished_at") if info.get("status") in ("completed", "aborted", "failed") else None
+    elapsed = ((ended or now) - started).total_seconds() if started else 0.0
+    done, total = int(info.get("items_done") or 0), int(info.get("items_total") or 0)
+    eta = None
+    if info.get("status") in ACTIVE_SESSION_STATUSES:
+        eta = estimate_eta_s(done, total, elapsed)
+        payload = parse_json(progress[1]) if progress else None
+        age = (now - progress[0]).total_seconds() if progress else None
+        # the engine knows its concurrency, so its fresh estimate beats ours; a stale one does not
+        if payload and payload.get("eta_s") is not None and age <= ENGINE_ETA_FRESH_S:
+            eta = max(0.0, float(payload["eta_s"]) - age)
+    info.update(
+        params=parse_json(info.get("params")) or {},
+        elapsed_s=elapsed, eta_s=eta, in_flight=int(in_flight),
+        fraction_done=(done / total) if total else 0.0,
+        forecast=cost_forecast(spent_usd=float(info.get("cost_usd") or 0.0), done=done, total=total,
+                               budget_usd=info.get("budget_usd"), reserved_usd=float(info.get("reserved_usd") or 0.0)),
+    )
+    return info
+
+
+def stage_counts(store: Store, session_id: str) -> dict[str, int]:
+    """Items at each pipeline stage now, plus ``done``/``pending`` and each outcome."""
+    rows = store.query(
+        "SELECT CASE WHEN status = 'pending' THEN 'pending' WHEN stage = 'done' OR outcome IS NOT NULL "
+        "THEN 'done' ELSE coalesce(stage, 'discovery') END AS bucket, count(*) FROM items "
+        "WHERE session_id = ? GROUP BY 1 "
+        "UNION ALL SELECT 'outcome:' || outcome, count(*) FROM items "
+        "WHERE session_id = ? AND outcome IS NOT NULL GROUP BY outcome", [session_id, session_id])
+    counts = {stage: 0 for stage in (*PIPELINE_STAGES, "done", "pending")}
+    counts.update({bucket: int(n) for bucket, n in rows})
+    return counts
+
+
+def items_in_flight(store: Store, session_id: str, *, limit: int = 200) -> pd.DataFrame:
+    return store.query_df(
+        "SELECT item_id, asset_id, asset_type, tier, status, stage, winner_model, cost_usd, started_at, updated_at "
+        "FROM items WHERE session_id = ? AND status IN ('in_progress', 'awaiting_approval') "
+        "ORDER BY started_at NULLS LAST LIMIT ?", [session_id, limit])
+
+
+def recent_events(store: Store, *, session_id: str | None = None, limit: int = 100,
+                  window: int = 50_000) -> pd.DataFrame:
+    """Newest events first. Only the last ``window`` seqs are looked at, so the read stays short on a big log."""
+    with store.read() as con:
+        last = con.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        return con.execute(
+            "SELECT seq, ts, session_id, item_id, type, payload FROM events "
+            "WHERE seq > ? AND (? IS NULL OR session_id = ?) ORDER BY seq DESC LIMIT ?",
+            [last - window, session_id, session_id, limit]).df()
+
+
+def stage_timeline(store: Store, session_id: str, *, max_items: int = 60,
+                   now: datetime | None = None) -> pd.DataFrame:
+    """Per-item stage intervals (item, stage, start, end) from pipeline_stage_update events: the gantt.
+
+    A stage ends where the item's next stage starts, or when the item finished,
+    or now if it is still there. Only the ``max_items`` most recently started items.
+    """
+    now = now or utcnow()
+    frame = store.query_df(
+        "WITH recent AS (SELECT item_id, asset_id, finished_at FROM items WHERE session_id = ? "
+        "  ORDER BY started_at DESC NULLS LAST LIMIT ?), "
+        "stages AS (SELECT e.item_id, e.seq, e.ts AS start, e.payload->>'stage' AS stage "
+        "  FROM events e WHERE e.session_id = ? AND e.type = 'pipeline_stage_update' AND e.item_id IS NOT NULL) "
+        "SELECT s.item_id, r.asset_id, s.stage, s.start, "
+        "  coalesce(lead(s.start) OVER (PARTITION BY s.item_id ORDER BY s.seq), r.finished_at) AS \"end\" "
+        "FROM stages s JOIN recent r USING (item_id) ORDER BY s.item_id, s.seq",
+        [session_id, max_items, session_id])
+    if not frame.empty:
+        frame["end"] = frame["end"].fillna(pd.Timestamp(now)).astype(frame["start"].dtype)
+        frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds()
+    return frame
+
+
+def controls_for_session(store: Store, session_id: str | None, *, limit: int = 20) -> pd.DataFrame:
+    """Recent control rows for a session (and the all-sessions ones), with whether the engine applied them."""
+    return store.query_df(
+        "SELECT control_id, command, arg, item_id, requested_by, source, created_at, applied_at, result, "
+        "CASE WHEN applied_at IS NULL THEN 'waiting for engine' ELSE 'applied' END AS state "
+        "FROM controls WHERE session_id = ? OR session_id IS NULL ORDER BY control_id DESC LIMIT ?",
+        [session_id, limit])
+
+
+# -- is an engine there? ------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _lock_pid(lock_path: Path) -> int | None:
+    try:
+        text = lock_path.read_text()
+    except OSError:
+        return None
+    data = parse_json(text)
+    if isinstance(data, dict) and str(data.get("pid", "")).isdigit():
+        return int(data["pid"])
+    match = re.search(r"\d+", text)
+    return int(match.group()) if match else None
+
+
+def engine_status(store: Store, lock_path: Path, *, now: datetime | None = None,
+                  quiet_after_s: float = ENGINE_QUIET_AFTER_S) -> dict:
+    """Is an engine running? Yes if the engine.lock holder is alive, or a session moved in the last few seconds."""
+    now = now or utcnow()
+    pid = _lock_pid(lock_path)
+    lock_alive = pid is not None and _pid_alive(pid)
+    last_update = store.query("SELECT max(updated_at) FROM sessions")[0][0]
+    recent = last_update is not None and (now - last_update).total_seconds() <= quiet_after_s
+    return {"running": lock_alive or recent, "pid": pid if lock_alive else None,
+            "last_session_update": last_update, "lock_path": str(lock_path)}

@@ -1,0 +1,338 @@
+"""The approval gate: large or costly batches wait for a human before images are paid for.
+
+A batch is, by default, all the items a session selected (``batch_size`` splits
+it). When a batch has more items than the threshold, its prompts are made
+first, then ``approval_request`` (or ``threshold_approval_request`` when the
+estimated image cost passes the cost threshold) and the images wait for a
+decision row. A timeout auto-approves, except above the cost threshold: then the
+request is held and the session pauses with reason ``approval``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from engine.live import events as ev
+
+if TYPE_CHECKING:
+    from engine.session.run import ItemState, SessionRun
+    from engine.process.runtime import Engine
+
+__all__ = ["BatchGate", "Ticket", "plan_batches", "DecisionHandler"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Ticket:
+    approved: bool
+    prompt: str | None
+    reason: str = ""
+    decision: dict | None = None
+
+
+def plan_batches(run: "SessionRun", todo: list["ItemState"]) -> list[tuple[str, list[str], bool]]:
+    """Gated batches for the items still to do; resumed items keep their pending batch."""
+    settings = run.spec.approval
+    batches: dict[str, list[str]] = {}
+    fresh = []
+    for item in todo:
+        if item.batch_id and item.batch_id in run.pending_batches:
+            batches.setdefault(item.batch_id, []).append(item.item_id)
+        elif item.batch_id:
+            continue  # its batch was decided before a crash: no second gate
+        else:
+            fresh.append(item)
+    size = settings.batch_size or max(len(fresh), 1)
+    for start in range(0, len(fresh), size):
+        chunk = fresh[start:start + size]
+        if settings.enabled and len(chunk) > settings.threshold:
+            batch_id = f"{run.session_id}-b{secrets.token_hex(3)}"
+            batches[batch_id] = [i.item_id for i in chunk]
+            for item in chunk:
+                item.batch_id = batch_id
+    return [(batch_id, ids, True) for batch_id, ids in batches.items()]
+
+
+class BatchGate:
+    def __init__(self, run: "SessionRun", batch_id: str, item_ids: list[str], *, gated: bool = True,
+                 existing: dict | None = None):
+        self.run = run
+        self.batch_id = batch_id
+        self.gated = gated
+        self.expected = set(item_ids)
+        self.ready: dict[str, "ItemState"] = {}
+        self.waiters: dict[str, asyncio.Future] = {}
+        self.results: dict[str, Ticket] = {}
+        self.requested = existing is not None
+        self.decided = False
+        self.kind = (existing or {}).get("kind")
+        self.estimate = float((existing or {}).get("estimated_cost_usd") or 0.0)
+        self.expires_at: datetime | None = (existing or {}).get("expires_at")
+        self.held = False
+        self.done = 0
+        self._timer: asyncio.Task | None = None
+
+    # -- items arrive, leave and finish -----------------------------------------------------
+    async def wait(self, item: "ItemState") -> Ticket:
+        if item.item_id in self.results:
+            return self.results[item.item_id]
+        future = asyncio.get_running_loop().create_future()
+        self.waiters[item.item_id] = future
+        self.ready[item.item_id] = item
+        self._maybe_request()
+        try:
+            return await future
+        finally:
+            self.waiters.pop(item.item_id, None)
+
+    def item_left(self, item_id: str) -> None:
+        """An item ended before (or instead of) its decision: the batch no longer waits for it."""
+        if item_id in self.expected and item_id not in self.results:
+            self.expected.discard(item_id)
+            self.ready.pop(item_id, None)
+            if not self.decided:
+                self._maybe_request()
+
+    def item_done(self, item_id: str) -> None:
+        self.done += 1
+        approved = sum(1 for t in self.results.values() if t.approved)
+        self.run.bus.emit(ev.BatchProgress(session_id=self.run.session_id, batch_id=self.batch_id,
+                                           done=self.done, total=approved))
+
+    def close(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+
+    # -- the request --------------------------------------------------------------------------
+    def _maybe_request(self) -> None:
+        if self.decided or not self.expected or not set(self.ready) >= self.expected:
+            return
+        if not self.requested:
+            self._emit_request()
+        if self._timer is None and self.expires_at is not None:
+            self._timer = asyncio.get_running_loop().create_task(self._expire())
+
+    def _emit_request(self) -> None:
+        run = self.run
+        settings = run.spec.approval
+        items = [self.ready[i] for i in sorted(self.expected)]
+        self.estimate = round(sum(run.estimate_image(i.asset) for i in items), 6)
+        self.expires_at = datetime.now(timezone.utc) + timedelta(seconds=settings.timeout_s)
+        listing = [{"item_id": i.item_id, "asset_id": i.asset.id, "title": i.asset.title, "prompt": i.prompt,
+                    "model": i.model} for i in items]
+        common = dict(session_id=run.session_id, batch_id=self.batch_id, items=listing,
+                      estimated_cost_usd=self.estimate, expires_at=self.expires_at.isoformat())
+        if self.estimate > settings.cost_threshold_usd:
+            self.kind = "threshold_approval_request"
+            run.bus.emit(ev.ThresholdApprovalRequest(**common, timeout_policy="hold",
+                                                     threshold_usd=settings.cost_threshold_usd))
+        else:
+            self.kind = "approval_request"
+            run.bus.emit(ev.ApprovalRequest(**common, timeout_policy="approve"))
+        self.requested = True
+        if not run.paused:
+            run.set_status("awaiting_approval", "approval")
+
+    async def _expire(self) -> None:
+        delay = (self.expires_at - datetime.now(timezone.utc)).total_seconds()
+        await asyncio.sleep(max(delay, 0.0))
+        if self.decided:
+            return
+        run = self.run
+        if self.kind == "threshold_approval_request":
+            self.held = True
+            run.bus.emit(ev.ApprovalTimeout(session_id=run.session_id, batch_id=self.batch_id, action="held",
+                                            estimated_cost_usd=self.estimate))
+            if not run.paused:
+                run._pause("approval", source="engine",
+                           result=f"approval of {self.batch_id} (est. ${self.estimate:.2f}) expired above the "
+                                  f"${run.spec.approval.cost_threshold_usd:.2f} threshold: waiting for a decision")
+            return
+        run.bus.emit(ev.ApprovalTimeout(session_id=run.session_id, batch_id=self.batch_id, action="auto_approved",
+                                        estimated_cost_usd=self.estimate))
+        self._resolve({i: Ticket(True, self._prompt(i),
+                                 decision={"action": "approval_timeout", "decided_by": "timeout"})
+                       for i in self.expected})
+
+    # -- decisions ----------------------------------------------------------------------------
+    def apply_decision(self, row: dict[str, Any]) -> str:
+        """Apply one decision row; returns the ``result`` written back to it."""
+        if self.decided:
+            return f"refused: batch {self.batch_id} was already decided"
+        action = row["action"]
+        by, comment, decision_id = row.get("decided_by"), row.get("comment"), row.get("decision_id")
+        try:
+            item_ids = self._item_ids(_loads(row.get("item_ids"), "item_ids"))
+            modifications = _loads(row.get("modifications"), "modifications")
+        except ValueError as exc:
+            return f"refused: {exc}"
+        record = {"decision_id": decision_id, "action": action, "decided_by": by, "comment": comment}
+        run, sid = self.run, self.run.session_id
+        members = sorted(self.expected)
+        prompt_of = {i: self._prompt(i) for i in members}
+        if action == "approve_batch":
+            tickets = {i: Ticket(True, prompt_of[i], decision=record) for i in members}
+            event = ev.ApproveBatch(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
+                                    comment=comment, item_ids=members)
+            summary = f"approved {len(members)} items"
+        elif action == "reject_batch":
+            tickets = {i: Ticket(False, None, reason=f"batch rejected by {by or 'operator'}"
+                                 + (f": {comment}" if comment else ""), decision=record) for i in members}
+            event = ev.RejectBatch(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
+                                   comment=comment, item_ids=members)
+            summary = f"rejected {len(members)} items"
+        elif action == "modify_batch":
+            if not isinstance(modifications, dict) or not modifications:
+                return 'refused: modifications must be a JSON object {"<item_id>": "<edited prompt>"}'
+            edits = self._edits(modifications)
+            if isinstance(edits, str):
+                return edits
+            tickets = {i: self._approved(i, prompt_of[i], edits, record) for i in members}
+            event = ev.ModifyBatch(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
+                                   comment=comment, modifications=edits, item_ids=members)
+            summary = f"approved {len(members)} items with {len(edits)} edited prompts"
+        elif action == "approve_items":
+            if not item_ids:
+                return "refused: approve_items needs item_ids, a JSON list of the items to approve"
+            chosen = set(item_ids)
+            edits: dict[str, str] = {}
+            if modifications not in (None, {}):
+                if not isinstance(modifications, dict):
+                    return 'refused: modifications must be a JSON object {"<item_id>": "<edited prompt>"}'
+                edits = self._edits(modifications)
+                if isinstance(edits, str):
+                    return edits
+                unchosen = sorted(set(edits) - chosen)
+                if unchosen:
+                    return (f"refused: {unchosen[0]!r} has an edited prompt but is not among the approved items; "
+                            "approve it too or drop its edit")
+            rejected = {i: Ticket(False, None, reason=f"not approved by {by or 'operator'}", decision=record)
+                        for i in members if i not in chosen}
+            tickets = {**rejected, **{i: self._approved(i, prompt_of[i], edits, record) for i in members if i in chosen}}
+            event = ev.ApproveItems(session_id=sid, batch_id=self.batch_id, decision_id=decision_id, decided_by=by,
+                                    comment=comment, item_ids=sorted(chosen),
+                                    rejected_item_ids=sorted(set(members) - chosen), modifications=edits)
+            summary = f"approved {len(chosen)} items, rejected {len(members) - len(chosen)}"
+            if edits:
+                summary += f", {len(edits)} with edited prompts"
+        else:
+            return f"refused: unknown action {action!r}"
+        run.bus.emit(event)
+        self._resolve(tickets)
+        if run.paused and run.pause_reason == "approval":
+            run._resume(source="engine", reason="approval", result=f"{self.batch_id} decided")
+        return f"applied: {summary}"
+
+    @staticmethod
+    def _approved(item_id: str, proposed: str | None, edits: dict[str, str], record: dict) -> Ticket:
+        """An approved item's ticket: its edited prompt when there is one, with the original kept beside it."""
+        if item_id not in edits:
+            return Ticket(True, proposed, decision=record)
+        return Ticket(True, edits[item_id], decision={**record, "edited": True, "original_prompt": proposed})
+
+    def _edits(self, modifications: dict) -> dict[str, str] | str:
+        """Edited prompts keyed by item id, or the ``refused: …`` result that explains what is wrong."""
+        edits = {}
+        for key, prompt in modifications.items():
+            item_id = self._item_id(key)
+            if item_id is None:
+                return f"refused: {key!r} is not an item of batch {self.batch_id}"
+            if not isinstance(prompt, str) or not prompt.strip():
+                return f"refused: the edited prompt for {key!r} must be a non-empty string"
+            edits[item_id] = prompt.strip()
+        return edits
+
+    def _resolve(self, tickets: dict[str, Ticket]) -> None:
+        self.decided = True
+        if self._timer and self._timer is not asyncio.current_task():
+            self._timer.cancel()
+        self.results.update(tickets)
+        for item_id, ticket in tickets.items():
+            future = self.waiters.get(item_id)
+            if future is not None and not future.done():
+                future.set_result(ticket)
+        run = self.run
+        if run.status == "awaiting_approval" and not run._awaiting():
+            run.set_status("running", "approval decided")
+
+    def _prompt(self, item_id: str) -> str | None:
+        # From the item itself, not ``ready``: after a resume, a decision written while the engine
+        # was down applies at the first tick, possibly before every item is back at the gate.
+        item = self.run.items.get(item_id)
+        return item.prompt if item is not None else None
+
+    def _item_id(self, key: Any) -> str | None:
+        if not isinstance(key, str):
+            return None
+        if key in self.expected:
+            return key
+        qualified = f"{self.run.session_id}:{key}"  # an asset id is accepted too
+        return qualified if qualified in self.expected else None
+
+    def _item_ids(self, value: Any) -> list[str] | None:
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError("item_ids must be a JSON list of item ids")
+        out = []
+        for key in value:
+            item_id = self._item_id(key)
+            if item_id is None:
+                raise ValueError(f"{key!r} is not an item of batch {self.batch_id}")
+            out.append(item_id)
+        return out
+
+
+def _loads(value: Any, name: str) -> Any:
+    if value is None or not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not valid JSON ({exc.msg})") from None
+
+
+class DecisionHandler:
+    """Tick handler: applies new decision rows to the gates of running sessions."""
+
+    def __init__(self, engine: "Engine"):
+        self.engine = engine
+
+    def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
+        cur = con.execute("SELECT decision_id, batch_id, action, CAST(item_ids AS VARCHAR), "
+                          "CAST(modifications AS VARCHAR), comment, decided_by FROM decisions "
+                          "WHERE applied_at IS NULL ORDER BY decision_id")
+        rows = [dict(zip(("decision_id", "batch_id", "action", "item_ids", "modifications", "comment",
+                          "decided_by"), r)) for r in cur.fetchall()]
+        self.engine.forget_loop_calls("decision", keep=(row["decision_id"] for row in rows))
+        for row in rows:
+            result = self._apply(con, row)
+            if result is None:
+                continue  # its session is not running here yet (e.g. interrupted): keep it for resume
+            con.execute("UPDATE decisions SET applied_at = now(), result = ? WHERE decision_id = ?",
+                        [result, row["decision_id"]])
+
+    def _apply(self, con, row: dict) -> str | None:
+        gate = self.engine.find_gate(row["batch_id"])
+        if gate is not None:
+            return self.engine.call_on_loop(gate.apply_decision, row, key=("decision", row["decision_id"]))
+        known = con.execute("SELECT status, session_id FROM approvals WHERE batch_id = ?", [row["batch_id"]]).fetchone()
+        if known is None:
+            return f"refused: unknown batch {row['batch_id']!r}"
+        status, session_id = known
+        if status != "pending":
+            return f"refused: batch {row['batch_id']} was already decided ({status})"
+        if self.engine.session_is_active(session_id):
+            return None  # the gate is being rebuilt right now
+        session_status = con.execute("SELECT status FROM sessions WHERE session_id = ?", [session_id]).fetchone()
+        if session_status and session_status[0] in ("completed", "aborted", "failed"):
+            return f"refused: session {session_id} has ended ({session_status[0]})"
+        return None

@@ -1,0 +1,408 @@
+"""A generation session: Discovery → Prompt → Model → [approval] → Image → Save, per item.
+
+Items run as asyncio tasks with bounded concurrency (by speed); every step is an
+event. Pause stops new paid calls (calls in flight finish), skip cancels one
+item, abort cancels them all; each item ends exactly once with
+``item_finished``.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.live import events as ev
+from engine.session.gate import BatchGate, plan_batches
+from engine.session.budget import Budget, Reservation
+from engine.session.calls import CallFailed, SessionStopped, paid_call
+from engine.session.competition import Proposal, compete
+from engine.session.limiter import Limiter
+from engine.providers.pricing import estimate_tokens
+from engine.providers.openrouter import ModerationError
+from engine.session.save import asset_path, parameters_text, png_size, read_provenance, save_png
+from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
+from engine.templates.brief import build_brief
+
+if TYPE_CHECKING:
+    from engine.process.runtime import Engine
+
+__all__ = ["SessionRun", "ItemState", "STAGES"]
+
+log = logging.getLogger(__name__)
+STAGES = ("discovery", "prompt", "model", "approval", "image", "save")
+_IMAGE_TOKENS_1K = 1290
+
+
+@dataclass
+class ItemState:
+    item_id: str
+    asset: Any
+    status: str = "pending"
+    stage: str | None = None
+    started_at: float | None = None
+    prompt: str | None = None  # winning (or edited) prompt
+    model: str | None = None  # winning model
+    proposals: list[Proposal] = field(default_factory=list)
+    template_version: int | None = None
+    cost_usd: float = 0.0
+    batch_id: str | None = None
+    decisions: list[dict] = field(default_factory=list)
+    image_path: str | None = None
+    finished: bool = False
+
+
+class SessionRun:
+    def __init__(self, engine: "Engine", *, session_id: str, spec: RunSpec, assets: list, client, price_book,
+                 template, catalog_path: str, resumed: dict | None = None):
+        self.engine = engine
+        self.bus = engine.bus
+        self.session_id = session_id
+        self.spec = spec
+        self.client = client
+        self.price_book = price_book
+        self.template = template
+        self.catalog_path = catalog_path
+        self.simulated = spec.provider == "standin"
+        resumed = resumed or {}
+        self.budget = Budget(spec.budget_usd, spent_usd=resumed.get("spent_usd", 0.0),
+                             by_model=resumed.get("by_model"))
+        self.speed = spec.speed
+        self.limiter = Limiter(concurrency_for(spec.speed, spec.concurrency))
+        self.items: dict[str, ItemState] = {}
+        for asset in assets:
+            item_id = f"{session_id}:{asset.id}"
+            self.items[item_id] = ItemState(item_id=item_id, asset=asset)
+        for item_id, saved in (resumed.get("items") or {}).items():
+            if item_id in self.items:
+                for key, value in saved.items():
+                    setattr(self.items[item_id], key, value)
+        self.resumed = bool(resumed)
+        self.pending_batches: dict[str, dict] = resumed.get("pending_batches") or {}
+        self.gates: dict[str, BatchGate] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.stop_reason: dict[str, str] = {}
+        self.status = "running"
+        self.pause_reason: str | None = None
+        self._running = asyncio.Event()
+        self._running.set()
+        self.fatal: str | None = None
+        self.aborted = False
+        self.started = time.monotonic()
+        self._finished_times: list[float] = []
+
+    # -- state the controls act on ----------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def set_status(self, status: str, reason: str) -> None:
+        if status == self.status:
+            return
+        previous, self.status = self.status, status
+        self.bus.emit(ev.SessionStatus(session_id=self.session_id, status=status, previous=previous, reason=reason))
+
+    async def pause(self, reason: str, message: str = "") -> None:
+        """Pause on the engine's own account (budget, credits, approval) and wait for resume."""
+        if not self.paused:
+            self._pause(reason, source="engine", result=message or f"paused: {reason}")
+        await self._running.wait()
+
+    def _pause(self, reason: str, *, source: str, control_id=None, requested_by=None, result="") -> None:
+        self._running.clear()
+        self.pause_reason = reason
+        self.bus.emit(ev.ControlFlagChange(session_id=self.session_id, command="pause", previous="running",
+                                           new="paused", reason=reason, control_id=control_id, source=source,
+                                           requested_by=requested_by, result=result))
+        self.set_status("paused", reason)
+
+    def _resume(self, *, source: str, reason: str = "resume", control_id=None, requested_by=None, result="") -> None:
+        self._running.set()
+        self.pause_reason = None
+        self.bus.emit(ev.ControlFlagChange(session_id=self.session_id, command="resume", previous="paused",
+                                           new="running", reason=reason, control_id=control_id, source=source,
+                                           requested_by=requested_by, result=result))
+        self.set_status("awaiting_approval" if self._awaiting() else "running", reason)
+
+    def _awaiting(self) -> bool:
+        return any(g.requested and not g.decided for g in self.gates.values())
+
+    def cancel_item(self, item_id: str, reason: str) -> bool:
+        task = self.tasks.get(item_id)
+        item = self.items[item_id]
+        if item.finished or task is None or task.done():
+            return False
+        self.stop_reason[item_id] = reason
+        task.cancel()
+        return True
+
+    def oldest_in_flight(self) -> str | None:
+        flying = [i for i in self.items.values() if i.status == "in_progress" and not i.finished]
+        return min(flying, key=lambda i: i.started_at or 0).item_id if flying else None
+
+    # -- money ------------------------------------------------------------------------------
+    async def reserve(self, amount: float, model: str) -> Reservation:
+        while True:
+            await self._running.wait()
+            reservation = self.budget.try_reserve(amount, model)
+            if reservation is not None:
+                return reservation
+            await self.pause("budget", f"budget ${self.budget.limit_usd:.2f} reached: spent "
+                                       f"${self.budget.spent_usd:.4f}, next call needs ~${amount:.4f}")
+
+    def settle(self, reservation: Reservation, cost: float, *, model: str, item_id: str, call_id: str,
+               purpose: str) -> None:
+        self.budget.settle(reservation, cost)
+        if item_id in self.items:
+            self.items[item_id].cost_usd += cost
+        if cost:
+            self.bus.emit(ev.OpenrouterCost(session_id=self.session_id, item_id=item_id, call_id=call_id, model=model,
+                                            purpose=purpose, cost_usd=cost,
+                                            model_total_usd=round(self.budget.by_model[model], 8),
+                                            session_total_usd=round(self.budget.spent_usd, 8)))
+        self.bus.emit(ev.CostUpdate(session_id=self.session_id, total_usd=round(self.budget.spent_usd, 8),
+                                    delta_usd=cost, by_model={k: round(v, 8) for k, v in self.budget.by_model.items()},
+                                    budget_usd=self.budget.limit_usd, reserved_usd=round(self.budget.reserved_usd, 8),
+                                    simulated=self.simulated))
+
+    def estimate_text(self, model: str, messages: list[dict], max_completion_tokens: int) -> float:
+        prompt_tokens = sum(estimate_tokens(m.get("content") or "") for m in messages) + 16
+        return self.price_book.estimate_text(model, prompt_tokens, max_completion_tokens) or 0.0
+
+    def estimate_image(self, asset) -> float:
+        return self.price_book.estimate_image(self.spec.image_model, getattr(asset, "image_size", None) or "1K") or 0.0
+
+    # -- the run ----------------------------------------------------------------------------
+    async def run(self) -> str:
+        sid = self.session_id
+        todo = [i for i in self.items.values() if not i.finished]
+        self.bus.emit(ev.GenerationStart(
+            session_id=sid, total=len(self.items), provider=self.spec.provider, speed=self.speed,
+            concurrency=self.limiter.limit, budget_usd=self.spec.budget_usd, catalog=self.catalog_path,
+            simulated=self.simulated, resumed=self.resumed, params=self.spec.to_dict(),
+            items=[{"item_id": i.item_id, "asset_id": i.asset.id, "asset_type": i.asset.type, "tier": i.asset.tier,
+                    "title": i.asset.title} for i in self.items.values()],
+        ))
+        for batch_id, item_ids, gated in plan_batches(self, todo):
+            self.gates[batch_id] = BatchGate(self, batch_id, item_ids, gated=gated,
+                                             existing=self.pending_batches.get(batch_id))
+        self.engine.register_run(self)
+        try:
+            self._progress()
+            for item in todo:
+                self.tasks[item.item_id] = asyncio.create_task(self._process(item), name=item.item_id)
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        except asyncio.CancelledError:
+            # The engine is stopping (Ctrl-C, SIGTERM): say so now rather than leave the session
+            # looking "running" until some engine starts again.
+            self.set_status("interrupted", f"the engine stopped; continue with `assetgen run --resume {sid}`")
+            raise
+        finally:
+            for gate in self.gates.values():
+                gate.close()
+            self.engine.unregister_run(self)
+        counts = self.counts()
+        if self.fatal:
+            outcome = "failed"
+        elif self.aborted:
+            outcome = "aborted"
+        else:
+            outcome = "completed"
+        for gate in self.gates.values():
+            if gate.requested and not gate.decided:  # its items all ended: nothing waits any more
+                self.bus.emit(ev.ApprovalClosed(session_id=sid, batch_id=gate.batch_id,
+                                                reason=f"session {outcome} before a decision"))
+        self._progress()
+        self.bus.emit(ev.GenerationComplete(session_id=sid, outcome=outcome, counts=counts,
+                                            cost_usd=round(self.budget.spent_usd, 8),
+                                            duration_s=round(time.monotonic() - self.started, 3),
+                                            message=self.fatal or ""))
+        return outcome
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in self.items.values():
+            key = item.status if item.finished else ("pending" if item.status == "pending" else "in_progress")
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def _progress(self) -> None:
+        done = sum(1 for i in self.items.values() if i.finished)
+        total = len(self.items)
+        elapsed = time.monotonic() - self.started
+        fresh = len(self._finished_times)
+        eta = None
+        if fresh and done < total:
+            rate = fresh / max(self._finished_times[-1] - self.started, 1e-6)
+            eta = round((total - done) / rate, 1)
+        elif done == total:
+            eta = 0.0
+        in_flight = sum(1 for i in self.items.values() if i.status == "in_progress" and not i.finished)
+        self.bus.emit(ev.ProgressUpdate(session_id=self.session_id, done=done, total=total, in_flight=in_flight,
+                                        eta_s=eta, elapsed_s=round(elapsed, 2), counts=self.counts()))
+
+    def _stage(self, item: ItemState, stage: str) -> None:
+        previous, item.stage = item.stage, stage
+        self.bus.emit(ev.PipelineStageUpdate(session_id=self.session_id, item_id=item.item_id, stage=stage,
+                                             previous=previous))
+
+    async def _breathe(self) -> None:
+        """At slow speed, pause between stages so a person can follow."""
+        if self.speed == "slow":
+            await asyncio.sleep(SLOW_STAGE_PAUSE_S)
+
+    async def _process(self, item: ItemState) -> None:
+        gate = self.gate_of(item)
+        try:
+            outcome, reason = await self._stages(item)
+        except asyncio.CancelledError:
+            why = self.stop_reason.get(item.item_id)
+            if why is None:  # the engine is shutting down: the item stays open for --resume
+                if gate:
+                    gate.item_left(item.item_id)
+                raise
+            # a fatal error (e.g. a refused key) cancels the other items: they fail for that reason, not by operator
+            outcome, reason = why, (self.fatal if why == "failed" and self.fatal else f"{why} by operator")
+        except SessionStopped as exc:
+            if not self.fatal:
+                self.fatal = str(exc)
+                self.set_status("failed", str(exc))
+                self.abort_all("failed")
+            outcome, reason = "failed", str(exc)
+        except (CallFailed, ModerationError) as exc:
+            outcome, reason = "failed", str(exc)
+        except Exception as exc:  # a bug must cost one item, not the session
+            log.exception("item %s failed", item.item_id)
+            outcome, reason = "failed", f"internal error: {exc!r}"
+        if gate:
+            gate.item_left(item.item_id)
+        self._finish(item, outcome, reason)
+
+    def gate_of(self, item: ItemState) -> BatchGate | None:
+        return self.gates.get(item.batch_id) if item.batch_id else None
+
+    def abort_all(self, reason: str) -> int:
+        count = 0
+        for item_id in list(self.tasks):
+            if self.cancel_item(item_id, "aborted" if reason == "aborted" else "failed"):
+                count += 1
+        return count
+
+    def _finish(self, item: ItemState, outcome: str, reason: str) -> None:
+        if item.finished:
+            return
+        item.finished = True
+        item.status = outcome
+        self._finished_times.append(time.monotonic())
+        self.bus.emit(ev.ItemFinished(session_id=self.session_id, item_id=item.item_id, outcome=outcome,
+                                      reason=reason, cost_usd=round(item.cost_usd, 8), image_path=item.image_path))
+        self._progress()
+
+    async def _stages(self, item: ItemState) -> tuple[str, str]:
+        sid, iid, asset = self.session_id, item.item_id, item.asset
+        async with self.limiter:
+            await self.engine.wait_for_backlog()
+            item.status = "in_progress"
+            item.started_at = time.monotonic()
+            self.bus.emit(ev.ItemStarted(session_id=sid, item_id=iid, asset_id=asset.id, asset_type=asset.type,
+                                         tier=asset.tier, title=asset.title))
+            self._stage(item, "discovery")
+            if self._adopt_existing_file(item):
+                return "saved", "adopted the image already on disk"
+            if item.prompt is None:
+                await self._breathe()
+                self._stage(item, "prompt")
+                brief = build_brief(asset, self.template, emit=self.bus.emit, session_id=sid, item_id=iid)
+                item.template_version = brief.template_version
+                await self._breathe()
+                self._stage(item, "model")
+                verdict = await compete(self, item, brief, recorded=item.proposals)
+                if verdict is None:
+                    return "failed", "no competitor produced a usable prompt"
+                item.prompt, item.model = verdict.winner.prompt, verdict.winner.model
+                item.proposals = verdict.proposals
+        gate = self.gate_of(item)
+        if gate is not None:
+            self._stage(item, "approval")
+            ticket = await gate.wait(item)
+            if not ticket.approved:
+                return "rejected", ticket.reason
+            item.prompt = ticket.prompt
+            if ticket.decision:
+                item.decisions.append(ticket.decision)
+        async with self.limiter:
+            await self._breathe()
+            self._stage(item, "image")
+            image, cost = await self._image(item)
+            await self._breathe()
+            self._stage(item, "save")
+            await self._save(item, image, cost)
+            if gate is not None:
+                gate.item_done(item.item_id)
+        return "saved", ""
+
+    def _seed(self, item: ItemState) -> int:
+        return zlib.crc32(f"{self.spec.seed}:{item.asset.id}".encode()) & 0x7FFFFFFF
+
+    async def _image(self, item: ItemState) -> tuple[bytes, float]:
+        asset = item.asset
+        call_id, result = await paid_call(
+            self, item_id=item.item_id, purpose="image", model=self.spec.image_model,
+            estimate_usd=self.estimate_image(asset),
+            request={"messages": [{"role": "user", "content": item.prompt}], "modalities": ["image", "text"],
+                     "image_config": {"aspect_ratio": asset.aspect_ratio,
+                                      "image_size": getattr(asset, "image_size", None) or "1K"},
+                     "seed": self._seed(item)},
+        )
+        if not result.images:
+            raise CallFailed(f"{self.spec.image_model} returned no image")
+        return result.images[0], float(result.cost_usd or 0.0)
+
+    def _provenance(self, item: ItemState, image_cost: float) -> dict:
+        return {
+            "session_id": self.session_id, "item_id": item.item_id, "asset_id": item.asset.id,
+            "asset_type": item.asset.type, "tier": item.asset.tier, "title": item.asset.title,
+            "prompt": item.prompt, "winner_model": item.model, "image_model": self.spec.image_model,
+            "seed": self._seed(item), "template_version": item.template_version,
+            "candidates": [{"model": p.model, "prompt": p.prompt, "confidence": p.confidence, "score": p.score,
+                            "coverage": round(p.coverage, 4), "cost_usd": p.cost_usd} for p in item.proposals],
+            "costs": {"prompt_usd": round(item.cost_usd - image_cost, 8), "image_usd": image_cost,
+                      "total_usd": round(item.cost_usd, 8)},
+            "decisions": item.decisions, "provider": self.spec.provider, "simulated": self.simulated,
+            "catalog": self.catalog_path,
+        }
+
+    async def _save(self, item: ItemState, image: bytes, image_cost: float) -> None:
+        path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
+        width, height = png_size(image)
+        # off the loop: the write ends with an fsync (~10 ms) that would stall every other item
+        saved = await asyncio.to_thread(save_png, path, image, parameters=parameters_text(
+            item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
+            cost_usd=item.cost_usd), provenance=self._provenance(item, image_cost))
+        item.image_path = str(saved.path)
+        self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
+                                    width=saved.width, height=saved.height, bytes=saved.bytes,
+                                    model=self.spec.image_model, seed=self._seed(item), sha256=saved.sha256))
+
+    def _adopt_existing_file(self, item: ItemState) -> bool:
+        """On resume, an image on disk whose provenance matches this item was saved before a crash."""
+        if not self.resumed:
+            return False
+        path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
+        provenance = read_provenance(path) if path.exists() else None
+        if not provenance or provenance.get("item_id") != item.item_id:
+            return False
+        if item.prompt is not None and provenance.get("prompt") != item.prompt:
+            return False
+        item.image_path = str(path)
+        item.prompt = provenance.get("prompt")
+        data = path.read_bytes()
+        width, height = png_size(data)
+        self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(path),
+                                    width=width, height=height, bytes=len(data),
+                                    model=provenance.get("image_model") or "", seed=int(provenance.get("seed") or 0),
+                                    sha256=hashlib.sha256(data).hexdigest()))
+        return True

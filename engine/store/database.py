@@ -1,0 +1,176 @@
+"""The only code that opens the database file.
+
+DuckDB lets one process hold a file read-write, or many read-only, never both
+(docs/architecture.md). So no process keeps the file: each keeps one in-memory
+connection and ATTACHes the file around a single transaction, then DETACHes,
+which releases the OS lock. When another process holds the lock we retry with
+jittered backoff until a deadline, then raise :class:`StoreBusy` naming the
+holder.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from engine.store.migrations import apply_migrations
+
+__all__ = ["Store", "StoreBusy", "DEFAULT_LOCK_TIMEOUT"]
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+_ALIAS = "db"
+_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
+
+
+class StoreBusy(RuntimeError):
+    """The database file stayed locked by another process past the deadline."""
+
+    def __init__(self, path: Path, waited: float, detail: str):
+        match = _HOLDER.search(detail)
+        holder = f"{match['prog']} (PID {match['pid']})" if match else "another process"
+        self.holder_pid = int(match["pid"]) if match else None
+        super().__init__(
+            f"{path} is locked by {holder}; waited {waited:.1f}s. "
+            "Another program is holding the database open: close long-running DuckDB sessions "
+            "on this file (use `assetgen sql` for ad-hoc queries, it releases the file at once), "
+            "or pass a longer --lock-timeout."
+        )
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+class Store:
+    """A per-process gateway to one DuckDB file.
+
+    ``with store.write() as con:`` runs one read-write transaction;
+    ``with store.read() as con:`` one read-only look. Inside, unqualified table
+    names refer to the file. Thread-safe: transactions are serialised on one
+    in-memory connection.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._con = duckdb.connect(":memory:")
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._in_write = False  # guarded by _lock: only the thread holding it reads or sets it
+        self._migrated = False
+        self.stats = {"attach_retries": 0, "transactions": 0}
+
+    # -- public API -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._attached(read_only=False) as con:
+            if self._in_write:  # e.g. a tick handler calling store.execute: join the open transaction
+                yield con
+                return
+            con.execute("BEGIN TRANSACTION")
+            self._in_write = True
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            finally:
+                self._in_write = False
+            con.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self._migrated:
+            self.migrate()
+        with self._attached(read_only=True) as con:
+            yield con
+
+    def migrate(self) -> list[str]:
+        """Create or upgrade the schema; returns the names of migrations applied now."""
+        with self._attached(read_only=False, migrate=False) as con:
+            applied = apply_migrations(con)
+        self._migrated = True
+        return applied
+
+    def query(self, sql: str, params: Any = None) -> list[tuple]:
+        with self.read() as con:
+            return con.execute(sql, params).fetchall()
+
+    def query_df(self, sql: str, params: Any = None):
+        with self.read() as con:
+            return con.execute(sql, params).df()
+
+    def query_dicts(self, sql: str, params: Any = None) -> list[dict]:
+        with self.read() as con:
+            cur = con.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def execute(self, sql: str, params: Any = None) -> list[tuple]:
+        """Run one statement in its own write transaction; returns any rows (e.g. RETURNING)."""
+        with self.write() as con:
+            cur = con.execute(sql, params)
+            try:
+                return cur.fetchall()
+            except duckdb.InvalidInputException:
+                return []
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    # -- internals --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _attached(self, *, read_only: bool, migrate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            if self._depth:  # nested use inside a transaction: the file is already attached
+                yield self._con
+                return
+            if migrate and not self._migrated and not read_only:
+                self.migrate()
+            self._attach(read_only)
+            self._depth += 1
+            try:
+                self._con.execute(f"USE {_ALIAS}")
+                self.stats["transactions"] += 1
+                yield self._con
+            finally:
+                self._depth -= 1
+                self._detach()
+
+    def _attach(self, read_only: bool) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        mode = " (READ_ONLY)" if read_only else ""
+        sql = f"ATTACH '{self._escaped_path()}' AS {_ALIAS}{mode}"
+        started = time.monotonic()
+        delay = 0.005
+        while True:
+            try:
+                self._con.execute(sql)
+                return
+            except (duckdb.IOException, duckdb.Error) as exc:
+                if not _is_lock_error(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited >= self.lock_timeout:
+                    raise StoreBusy(self.path, waited, str(exc)) from None
+                self.stats["attach_retries"] += 1
+                time.sleep(min(delay * random.uniform(0.5, 1.5), self.lock_timeout - waited))
+                delay = min(delay * 1.7, 0.1)  # a lock is held for one short transaction: look again soon
+
+    def _detach(self) -> None:
+        try:
+            self._con.execute("USE memory")
+        finally:
+            self._con.execute(f"DETACH DATABASE IF EXISTS {_ALIAS}")
+
+    def _escaped_path(self) -> str:
+        return str(self.path).replace("'", "''")
