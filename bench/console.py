@@ -39,10 +39,11 @@ from engine.read import costs as qc  # noqa: E402
 from engine.live.feed import Feed  # noqa: E402
 from engine.store.database import Store  # noqa: E402
 from _util import REPO, percentile  # noqa: E402
+from engine.vocabulary import STAGES as VOCABULARY_STAGES
 
 SESSIONS, ITEMS_PER_SESSION, EVENTS_PER_ITEM = 100, 100, 100
 MODELS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "google/gemini-2.5-flash")
-STAGES = ("discovery", "prompt", "model", "image", "save")
+STAGES = tuple(s for s in VOCABULARY_STAGES if s != "approval")  # ungated sessions skip it
 TYPES = ("item_started", *["pipeline_stage_update"] * 5, "prompt_template_start", "prompt_tier_selected",
          "adding_emotional_layer", "template_building", "style_elements_applied", "luxury_indicators_applied",
          "prompt_template_complete", "model_competition_start", "openrouter_api_call", "api_call_finished",

@@ -154,7 +154,7 @@ def _engine_imports():
     from websockets.asyncio.server import broadcast, serve  # noqa: PLC0415
 
     from engine.live.bus import Bus  # noqa: PLC0415
-    from engine.live.events import Event  # noqa: PLC0415
+    from engine.events import Event  # noqa: PLC0415
     from engine.store.database import Store  # noqa: PLC0415
     from engine.ws.server import WsServer  # noqa: PLC0415
 

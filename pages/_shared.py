@@ -18,9 +18,8 @@ import streamlit as st
 
 from engine.intents.requests import CommandError
 from engine.config import Settings, load_settings
-from engine.live.feed import Feed
+from engine.live.feed import Feed, Store, StoreBusy
 from engine.read.sessions import engine_status
-from engine.store.database import Store, StoreBusy
 
 __all__ = [
     "STAGE_COLORS", "TOTAL_SERIES", "settings", "store", "feed", "operator", "render_sidebar", "guard", "run_action",

@@ -1,12 +1,12 @@
 """History: past sessions and their items, the jobs queue, and a form to start a new run."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
-from engine.intents.requests import SPEEDS, cancel_job
-from engine.intents.console import PROVIDERS, build_job_spec, queue_job
+from engine.intents.console import build_job_spec, cancel_queued_job, queue_job
+from engine.read.templates import catalog_files, catalog_types
+from engine.vocabulary import DEFAULT_SPEED, PROVIDERS, SPEEDS
 from engine.read.archive import jobs_queue, session_history, session_items
 from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
@@ -15,23 +15,6 @@ DEFAULT_CATALOG = "(default catalog)"
 render_sidebar()
 db = store()
 st.title("History")
-
-
-def _catalog_files() -> list[str]:
-    from engine.templates.catalog import DEFAULT_CATALOG_PATH  # noqa: PLC0415
-
-    folder = Path(DEFAULT_CATALOG_PATH).parent
-    return [str(p) for p in sorted(folder.glob("*.toml"))] if folder.is_dir() else []
-
-
-def _catalog_types(path: str | None) -> tuple[list[str], str | None]:
-    """The asset types a catalog offers, or an error message to show instead."""
-    from engine.templates.catalog import CatalogError, load_catalog  # noqa: PLC0415
-
-    try:
-        return list(load_catalog(path).types), None
-    except (CatalogError, OSError) as exc:
-        return [], str(exc)
 
 
 sessions_tab, run_tab, jobs_tab = st.tabs(["Sessions", "New run", "Jobs"])
@@ -65,10 +48,10 @@ with sessions_tab:
                      column_config={"cost_usd": st.column_config.NumberColumn("cost", format="$%.4f")})
 
 with run_tab:
-    catalogs = [DEFAULT_CATALOG, *_catalog_files()]
+    catalogs = [DEFAULT_CATALOG, *catalog_files()]
     catalog = st.selectbox("Catalog", catalogs, key="run_catalog")
     catalog_path = None if catalog == DEFAULT_CATALOG else catalog
-    types_available, catalog_error = _catalog_types(catalog_path)
+    types_available, catalog_error = catalog_types(catalog_path)
     if catalog_error:
         st.error(catalog_error)
     with st.form("new_run", border=True):
@@ -80,7 +63,7 @@ with run_tab:
         c = st.columns(3)
         test = c[0].toggle("Test mode (a few items)", value=True, key="run_test")
         test_type = c[1].selectbox("Test type", ["(any)", *types_available], key="run_test_type")
-        speed = c[2].select_slider("Speed", SPEEDS, value="normal", key="run_speed")
+        speed = c[2].select_slider("Speed", SPEEDS, value=DEFAULT_SPEED, key="run_speed")
         c = st.columns(3)
         budget = c[0].number_input("Budget USD (0 = none)", min_value=0.0, value=1.0, step=0.5, key="run_budget")
         concurrency = c[1].number_input("Concurrency (0 = by speed)", min_value=0, value=0, step=1, key="run_concurrency")
@@ -122,5 +105,5 @@ with jobs_tab:
             c = st.columns([2, 1])
             job_id = c[0].selectbox("Queued job", queued, key="hist_cancel_pick")
             if c[1].button("Cancel job", key="hist_cancel_job", icon=":material/cancel:"):
-                run_action(lambda: cancel_job(db, int(job_id)),
+                run_action(lambda: cancel_queued_job(db, int(job_id), operator=operator()),
                            done=lambda ok: f"Cancelled job #{job_id}" if ok else f"Job #{job_id} had already started")

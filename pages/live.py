@@ -5,14 +5,13 @@ import altair as alt
 import streamlit as st
 
 from engine.read import sessions as q
-from engine.intents.requests import SPEEDS
+from engine.vocabulary import DEFAULT_SPEED, SESSION_RUNNING, SPEEDS, STAGES
 from engine.intents.console import can_continue, queue_resume, send_control
 from pages._shared import (
     STAGE_COLORS, color_scale, engine_banner, feed, fmt_duration, guard, money, operator, run_action,
     render_sidebar, simulated_badge, store,
 )
 
-STRIP = ("discovery", "prompt", "model", "approval", "image", "save")
 
 render_sidebar()
 db = store()
@@ -36,8 +35,8 @@ session_id = st.selectbox(
 
 def _strip(counts: dict[str, int]) -> None:
     """Discovery → Prompt → Model → (Approval) → Image → Save, each with how many items are there now."""
-    cols = st.columns(len(STRIP) + 2)
-    for col, stage in zip(cols, (*STRIP, "done", "pending")):
+    cols = st.columns(len(STAGES) + 2)
+    for col, stage in zip(cols, (*STAGES, "done", "pending")):
         colour = STAGE_COLORS[stage]
         col.markdown(
             f"<div style='border-left:6px solid {colour};padding:4px 10px;border-radius:4px;"
@@ -135,7 +134,7 @@ def timeline(session_id: str) -> None:
 
 def controls_bar(session_id: str) -> None:
     status = statuses.get(session_id)
-    active = status in q.ACTIVE_SESSION_STATUSES
+    active = status in SESSION_RUNNING
     who = operator()
     cols = st.columns([1, 1, 1, 1, 2, 1])
 
@@ -156,7 +155,7 @@ def controls_bar(session_id: str) -> None:
             send("abort")
     # start from the session's own speed: a fixed "normal" misread a fast session as normal
     current = speeds.get(session_id)
-    speed = cols[4].segmented_control("Speed", SPEEDS, default=current if current in SPEEDS else "normal",
+    speed = cols[4].segmented_control("Speed", SPEEDS, default=current if current in SPEEDS else DEFAULT_SPEED,
                                       key="ctl_speed", label_visibility="collapsed")
     if cols[5].button("Set speed", key="ctl_speed_apply", disabled=not active or not speed, width="stretch"):
         send("speed", arg=speed)

@@ -12,7 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from engine.intents.console import activate_template_version, save_template
+from engine.intents.console import activate_template_version, ensure_templates, save_template
 from pages._shared import guard, operator, render_sidebar, run_action, store
 
 SECTION_KEYS = ("tpl_master", "tpl_tiers", "tpl_layers", "tpl_luxury", "tpl_style")
@@ -21,16 +21,15 @@ render_sidebar()
 db = store()
 st.title("Templates")
 
-from engine.templates.catalog import CatalogError, load_catalog  # noqa: E402 (after the page header: errors show in the page)
-from engine.templates.brief import (  # noqa: E402
-    TemplateError, TemplateVersion, build_brief, diff_template_versions, ensure_default_template,
-    list_template_versions, validate_template,
+from engine.read.templates import (  # noqa: E402 (after the page header: errors show in the page)
+    CatalogError, TemplateError, TemplateVersion, build_brief, diff_template_versions, list_template_versions,
+    load_catalog, validate_template,
 )
 
 with guard():
     versions = list_template_versions(db)
     if not versions:  # a fresh database: write the built-in default once, not on every run
-        ensure_default_template(db)
+        ensure_templates(db)
         versions = list_template_versions(db)
 active_version = next((v.version for v in versions if v.active), versions[0].version)
 by_version = {v.version: v for v in versions}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.live.bus import Bus
 from engine.live.projection import Projector
 from engine.store.database import Store

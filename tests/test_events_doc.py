@@ -2,7 +2,7 @@
 import re
 from pathlib import Path
 
-from engine.live.events import EVENT_TYPES, payload_fields
+from engine.events import EVENT_TYPES, payload_fields
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "events.md"
 SEED_CATALOG = [

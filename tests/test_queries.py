@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -266,7 +265,7 @@ def test_events_explorer_filters_by_type_session_item_and_seq(sample):
 # -- the shared feed ----------------------------------------------------------------------------------
 def test_feed_tails_new_events_by_seq(tmp_path):
     from console_fixtures import Emitter
-    from engine.live import events as ev
+    from engine import events as ev
 
     store = Store(tmp_path / "feed.duckdb")
     emitter = Emitter(store)

@@ -140,7 +140,7 @@ def catalog_assets(type_: str):
 
 def voiced_prompts(asset):
     """The prompts the stand-in's three default competitors write for ``asset`` (any of them can win)."""
-    from engine.session.competition import DEFAULT_COMPETITORS
+    from engine.vocabulary import DEFAULT_COMPETITORS
     from engine.providers.standin.voices import parse_brief, write_prompt
     from engine.templates.brief import build_brief, competition_messages, default_template
     brief = parse_brief(competition_messages(build_brief(asset, default_template())))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.live.bus import Bus
 from engine.templates.catalog import Asset, load_catalog
 from engine.templates.brief import (

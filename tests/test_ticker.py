@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from helpers.backbone_procs import follow, persisted_check, spawn
 
-import engine.live.events as ev
+import engine.events as ev
 from engine.live.bus import Bus
 from engine.live.projection import Projector
 from engine.store.database import Store, StoreBusy

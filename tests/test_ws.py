@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.live.bus import Bus
 from engine.live.projection import Projector
 from engine.store.database import Store

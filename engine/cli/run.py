@@ -15,6 +15,7 @@ from engine.cli.context import Context, cli, pass_ctx
 from engine.intents.requests import CommandError, request_control, request_decision, submit_job
 from engine.session.spec import ApprovalSettings, RunSpec, SpecError
 from engine.config import REPO_ROOT
+from engine.vocabulary import DEFAULT_PROVIDER, DEFAULT_SPEED, OPERATOR_CONTROLS, PROVIDERS, SPEEDS
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ def run_options(fn):
         click.option("--limit", type=click.IntRange(min=1), help="Make at most N assets."),
         click.option("--test", is_flag=True, help="Test mode: 3 assets of --test-type (default icons), as in the seed."),
         click.option("--test-type", help="Type for --test (plural, as the catalog names it)."),
-        click.option("--provider", type=click.Choice(["standin", "openrouter"]), default="standin", show_default=True,
+        click.option("--provider", type=click.Choice(PROVIDERS), default=DEFAULT_PROVIDER, show_default=True,
                      help="standin: the built-in offline OpenRouter stand-in (simulated costs); openrouter: real API, needs OPENROUTER_API_KEY."),
-        click.option("--speed", type=click.Choice(["slow", "normal", "fast"]), default="normal", show_default=True,
+        click.option("--speed", type=click.Choice(SPEEDS), default=DEFAULT_SPEED, show_default=True,
                      help="slow: 1 item in flight with pauses to follow along; normal: 4; fast: 16."),
         click.option("--concurrency", type=click.IntRange(min=1), help="Items in flight (overrides --speed's number)."),
         click.option("--budget", "budget_usd", type=click.FloatRange(min=0, min_open=True), help="Budget in USD: the session pauses (reason budget) rather than overshoot."),
@@ -202,7 +203,7 @@ def submit(ctx: Context, requested_by, **options):
 
 
 @cli.command()
-@click.argument("command", type=click.Choice(["pause", "resume", "skip", "abort"]))
+@click.argument("command", type=click.Choice(OPERATOR_CONTROLS))
 @click.option("--session", "session_id", help="Session id (default: every running session).")
 @click.option("--item", "item_id", help="Item for skip (default: the oldest in flight).")
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="With resume: raise the budget to USD.")
@@ -224,7 +225,7 @@ def control(ctx: Context, command, session_id, item_id, budget, requested_by):
 
 
 @cli.command()
-@click.argument("speed", type=click.Choice(["slow", "normal", "fast"]))
+@click.argument("speed", type=click.Choice(SPEEDS))
 @click.option("--session", "session_id", help="Session id (default: every running session).")
 @click.option("--requested-by", default=lambda: os.environ.get("USER") or "cli")
 @pass_ctx

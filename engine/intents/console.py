@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from engine.intents.requests import SPEEDS, CommandError, request_control, request_decision, submit_job
-from engine.read.sessions import ACTIVE_SESSION_STATUSES
+from engine.intents.requests import CommandError, cancel_job, request_control, request_decision, submit_job
 from engine.store.database import Store
+from engine.vocabulary import JOB_OPEN, PROVIDERS, SESSION_RESUMABLE_NOT, SPEEDS, sql_list
 
 __all__ = [
-    "PROVIDERS", "require_operator", "send_control", "decide", "approve_reviewed", "prompt_changes",
-    "build_job_spec", "queue_job", "can_continue", "queue_resume", "save_template", "activate_template_version",
+    "require_operator", "send_control", "decide", "approve_reviewed", "prompt_changes",
+    "build_job_spec", "queue_job", "cancel_queued_job", "ensure_templates", "can_continue", "queue_resume", "save_template", "activate_template_version",
 ]
-
-PROVIDERS = ("standin", "openrouter")
 
 
 def require_operator(operator: str | None) -> str:
@@ -110,6 +108,11 @@ def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = 
     }
 
 
+def cancel_queued_job(store: Store, job_id: int, *, operator: str) -> bool:
+    """Cancel a queued job, recording the operator; False when the daemon already took it."""
+    return cancel_job(store, job_id, cancelled_by=require_operator(operator))
+
+
 def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
     return submit_job(store, spec, requested_by=require_operator(operator))
 
@@ -117,7 +120,7 @@ def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
 def can_continue(status: str | None) -> bool:
     """Whether a session in ``status`` can be resumed: the engine refuses only completed ones, and an
     engine is running the active ones (a crashed engine's are marked interrupted when one starts)."""
-    return status is not None and status not in ("completed", "aborting", *ACTIVE_SESSION_STATUSES)
+    return status is not None and status not in SESSION_RESUMABLE_NOT
 
 
 def queue_resume(store: Store, session_id: str, *, operator: str) -> int:
@@ -129,11 +132,18 @@ def queue_resume(store: Store, session_id: str, *, operator: str) -> int:
     if not can_continue(rows[0][0]):
         raise CommandError(f"Session {session_id} is {rows[0][0]}: only an interrupted, aborted or failed "
                            "session resumes.")
-    waiting = store.query("SELECT job_id FROM jobs WHERE status IN ('queued', 'running') "
+    waiting = store.query(f"SELECT job_id FROM jobs WHERE status IN {sql_list(JOB_OPEN)} "
                           "AND (session_id = ? OR spec->>'resume' = ?)", [session_id, session_id])
     if waiting:
         raise CommandError(f"Job {waiting[0][0]} already continues {session_id}.")
     return submit_job(store, {"resume": session_id}, requested_by=who)
+
+
+def ensure_templates(store: Store) -> None:
+    """A fresh database gets the built-in default template once (authored by the studio, not an operator)."""
+    from engine.templates.brief import ensure_default_template  # noqa: PLC0415 (only the Templates page needs it)
+
+    ensure_default_template(store)
 
 
 def save_template(store: Store, body: dict, *, operator: str, comment: str | None, activate: bool = False) -> int:

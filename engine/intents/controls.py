@@ -10,53 +10,35 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import duckdb
-
-from engine.live import events as ev
-from engine.session.spec import SPEED_CONCURRENCY
+from engine import events as ev
+from engine.intents.handler import IntentHost, RowHandler
+from engine.vocabulary import CONTROL_COMMANDS, SESSION_ACTIVE, SPEED_CONCURRENCY, SPEEDS
 
 if TYPE_CHECKING:
     from engine.session.run import SessionRun
-    from engine.process.runtime import Engine
 
 __all__ = ["ControlHandler", "apply_control"]
 
 log = logging.getLogger(__name__)
-_ACTIVE = ("running", "paused", "awaiting_approval", "aborting")
 _ENDED = "refused: session {sid} has just ended; nothing left to control"
-_COLUMNS = ("control_id", "session_id", "command", "arg", "item_id", "requested_by", "source")
 
 
-class ControlHandler:
-    """Tick handler: reads new control rows, applies them on the engine's loop, stamps the result."""
+class ControlHandler(RowHandler):
+    """Pause / resume / skip / abort / speed rows, applied to the sessions running in this engine."""
 
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
+    table, key = "controls", "control_id"
+    columns = ("control_id", "session_id", "command", "arg", "item_id", "requested_by", "source")
 
-    def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
-        rows = con.execute(f"SELECT {', '.join(_COLUMNS)} FROM controls WHERE applied_at IS NULL "
-                           "ORDER BY control_id").fetchall()
-        self.engine.forget_loop_calls("control", keep=(values[0] for values in rows))
-        for values in rows:
-            row = dict(zip(_COLUMNS, values))
-            result = self._result_for_unknown(con, row)
-            if result is None:
-                result = self.engine.call_on_loop(apply_control, self.engine, row,
-                                                  key=("control", row["control_id"]))
-            con.execute("UPDATE controls SET applied_at = now(), result = ? WHERE control_id = ?",
-                        [result, row["control_id"]])
-
-    def _result_for_unknown(self, con, row: dict) -> str | None:
+    def check(self, con, row: dict):
         sid = row["session_id"]
-        if row["command"] not in ("pause", "resume", "skip", "abort", "speed"):
-            return (f"refused: unknown command {row['command']!r}; "
-                    "expected pause, resume, skip, abort or speed")
-        if sid is None or self.engine.session_is_active(sid):
-            return None
+        if row["command"] not in CONTROL_COMMANDS:
+            return f"refused: unknown command {row['command']!r}; expected one of {', '.join(CONTROL_COMMANDS)}"
+        if sid is None or self.host.session_is_active(sid):
+            return apply_control, (self.host, row)
         status = con.execute("SELECT status FROM sessions WHERE session_id = ?", [sid]).fetchone()
         if status is None:
             return f"refused: unknown session {sid!r}"
-        if status[0] in _ACTIVE:
+        if status[0] in SESSION_ACTIVE:
             # The table lags by one tick: this engine's run ended and its last events are
             # still on their way (a dead engine's sessions were marked interrupted at start).
             return _ENDED.format(sid=sid)
@@ -64,12 +46,12 @@ class ControlHandler:
                 + (f"; continue it with `assetgen run --resume {sid}`" if status[0] == "interrupted" else ""))
 
 
-def apply_control(engine: "Engine", row: dict) -> str:
+def apply_control(host: IntentHost, row: dict) -> str:
     """Runs on the engine's event loop; returns the row's result."""
-    command, sid = row["command"], row["session_id"]
-    if sid and sid not in engine.runs:  # it ended between the tick's check and now
+    sid = row["session_id"]
+    if sid and sid not in host.runs:  # it ended between the tick's check and now
         return _ENDED.format(sid=sid)
-    runs = [engine.runs[sid]] if sid else list(engine.runs.values())
+    runs = [host.runs[sid]] if sid else list(host.runs.values())
     if not runs:
         return "refused: no session is running"
     results = [_apply_one(run, row) for run in runs]
@@ -88,7 +70,7 @@ def _apply_one(run: "SessionRun", row: dict) -> str:
     if command == "pause":
         if run.paused:
             return flag("paused", "paused", f"already paused ({run.pause_reason}); nothing changed")
-        run._pause("operator", result="paused: no new paid call starts; calls in flight finish", **meta)
+        run.hold("operator", result="paused: no new paid call starts; calls in flight finish", **meta)
         return "paused: no new paid call starts; calls in flight finish"
     if command == "resume":
         if not run.paused:
@@ -99,7 +81,7 @@ def _apply_one(run: "SessionRun", row: dict) -> str:
         elif run.pause_reason == "budget" and run.budget.would_exceed(0.0):
             return flag("paused", "paused", "refused: the budget is spent; resume with arg 'budget=<USD>' "
                                             "to raise it, or abort")
-        run._resume(source=meta["source"], control_id=meta["control_id"], requested_by=meta["requested_by"],
+        run.release(source=meta["source"], control_id=meta["control_id"], requested_by=meta["requested_by"],
                     result="resumed" + (f" with budget ${budget:.2f}" if budget is not None else ""))
         return "resumed" + (f" with budget ${budget:.2f}" if budget is not None else "")
     if command == "skip":
@@ -117,14 +99,11 @@ def _apply_one(run: "SessionRun", row: dict) -> str:
     if command == "abort":
         if run.aborted:
             return flag("aborted", "aborted", "already aborting; nothing changed")
-        run.aborted = True
-        run._running.set()  # let paused work observe the cancellation
-        count = run.abort_all("aborted")
-        run.set_status("aborting", "operator")
+        count = run.abort()
         return flag(run.status, "aborted", f"aborting: {count} items cancelled")
     if command == "speed":
         if arg not in SPEED_CONCURRENCY:
-            return flag(run.speed, run.speed, f"refused: speed must be slow, normal or fast, got {arg!r}")
+            return flag(run.speed, run.speed, f"refused: speed must be one of {', '.join(SPEEDS)}, got {arg!r}")
         previous = run.speed
         if previous == arg:
             return flag(previous, arg, f"already {arg}; nothing changed")

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from engine.process.runtime import new_session_id
+from engine.session.resume import new_session_id
 from engine.session.spec import RunSpec, SpecError
 
 if TYPE_CHECKING:
-    from engine.process.runtime import Engine
+    from engine.intents.handler import IntentHost
 
 __all__ = ["JobRunner", "requeue_stopped_jobs"]
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class JobRunner:
     """Tick handler plus the tasks running claimed jobs."""
 
-    def __init__(self, engine: "Engine", *, max_sessions: int = 1):
+    def __init__(self, engine: "IntentHost", *, max_sessions: int = 1):
         self.engine = engine
         self.max_sessions = max_sessions
         self.running: dict[int, asyncio.Task] = {}

@@ -11,15 +11,13 @@ import json
 from typing import Any
 
 from engine.store.database import Store
+from engine.vocabulary import CONTROL_COMMANDS, DECISION_ACTIONS, SPEEDS
 
 __all__ = [
-    "CONTROL_COMMANDS", "DECISION_ACTIONS", "SPEEDS", "CommandError",
+    "CommandError",
     "request_control", "request_decision", "submit_job", "cancel_job",
 ]
 
-CONTROL_COMMANDS = ("pause", "resume", "skip", "abort", "speed")
-DECISION_ACTIONS = ("approve_batch", "reject_batch", "modify_batch", "approve_items")
-SPEEDS = ("slow", "normal", "fast")
 
 
 class CommandError(ValueError):
@@ -85,9 +83,11 @@ def submit_job(store: Store, spec: dict[str, Any], *, requested_by: str | None =
     return int(rows[0][0])
 
 
-def cancel_job(store: Store, job_id: int) -> bool:
+def cancel_job(store: Store, job_id: int, *, cancelled_by: str | None = None) -> bool:
+    """Cancel a job the daemon has not taken yet; who asked goes in its ``error`` note."""
     rows = store.execute(
-        "UPDATE jobs SET status = 'cancelled' WHERE job_id = ? AND status = 'queued' RETURNING job_id", [job_id]
+        "UPDATE jobs SET status = 'cancelled', error = ?, finished_at = now() WHERE job_id = ? AND status = 'queued' "
+        "RETURNING job_id", [f"cancelled by {cancelled_by}" if cancelled_by else "cancelled", job_id]
     )
     return bool(rows)
 

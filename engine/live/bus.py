@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from engine.live.events import Event
+from engine.events import Event
 
 __all__ = ["Bus", "Record", "encode_frame"]
 

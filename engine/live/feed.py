@@ -13,14 +13,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import pandas as pd
 
-from engine.read.sessions import utcnow
 from engine.store.database import Store, StoreBusy
 
-__all__ = ["Feed", "FeedEvent"]
+# The console opens the studio through its feed: pages take the store from here, not from engine.store.
+__all__ = ["Feed", "FeedEvent", "Store", "StoreBusy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ class Feed:
     def staleness_s(self, *, now: datetime | None = None) -> float | None:
         """Seconds between now and the newest event the feed holds (None before any event)."""
         newest = self.newest_ts
-        return None if newest is None else ((now or utcnow()) - newest).total_seconds()
+        return None if newest is None else ((now or datetime.now(timezone.utc)) - newest).total_seconds()
 
     def poll(self, *, force: bool = False) -> int:
         """Read new events; returns how many arrived. Never raises StoreBusy: sets ``busy`` instead."""

@@ -31,7 +31,6 @@ TABLE_KEYS = {
     "approvals": ("batch_id",),
 }
 _JSON_COLUMNS = {"params", "item_ids"}
-_TERMINAL_SESSION = {"completed", "aborted", "failed"}
 
 
 def _ts(record: Record) -> datetime:

@@ -37,7 +37,9 @@ _EVENT_SCHEMA = pa.schema([
 
 class TickHandler(Protocol):
     def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Runs inside the tick's transaction; may emit events, which land in the same commit."""
+        """Runs inside the tick's transaction; may emit events, which land in the same commit. It must not
+        wait on anything slow: the transaction holds the file lock that every reader waits on. Work for the
+        engine's loop is handed over (engine.intents.handler.RowHandler) and stamped after ``settle``."""
 
 
 def records_to_arrow(records: Sequence[Record]) -> pa.Table:
@@ -71,12 +73,14 @@ class Ticker:
         interval: float = 0.25,
         handlers: Sequence[TickHandler] = (),
         keep_lag_samples: int = 0,
+        settle_timeout: float = 1.0,
     ):
         self.store = store
         self.bus = bus
         self.projector = projector
         self.interval = interval
         self.handlers = list(handlers)
+        self.settle_timeout = settle_timeout
         self._unpersisted: list[Record] = []
         self.persisted_seq = bus.last_seq
         self.flushes = 0
@@ -94,20 +98,33 @@ class Ticker:
         self.handlers.append(handler)
 
     def flush(self) -> int:
-        """One transaction; returns how many events it committed. Raises StoreBusy on a long lock."""
-        taken: dict = {}
+        """One transaction, and a second short one when handlers handed rows to the engine's loop;
+        returns how many events were committed. Raises StoreBusy on a long lock."""
         if not self._unpersisted:
             # Fold what is pending before taking the file: the CPU work then does not hold the lock
             # that readers wait on. Not while a backlog is kept (file locked), so that it stays in
             # the bus, which warns when it grows.
             self._take_and_fold()
+        committed = self._commit(self._on_tick)
+        waiting = [h for h in self.handlers if getattr(h, "handed", 0)]
+        # Applying a row runs on the engine's loop; wait for it here, with no transaction open, then
+        # stamp the results beside the events they emitted.
+        if any([h.settle(timeout=self.settle_timeout) for h in waiting]):
+            committed += self._commit(lambda con: [h.stamp_finished(con) for h in waiting])
+        return committed
+
+    def _on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
+        for handler in self.handlers:
+            try:
+                handler.on_tick(con)
+            except Exception:
+                log.exception("tick handler %r failed; the engine goes on", handler)
+
+    def _commit(self, work) -> int:
+        taken: dict = {}
         try:
             with self.store.write() as con:
-                for handler in self.handlers:
-                    try:
-                        handler.on_tick(con)
-                    except Exception:
-                        log.exception("tick handler %r failed; the engine goes on", handler)
+                work(con)
                 self._take_and_fold()  # events the handlers emitted land in this same commit
                 records = self._unpersisted
                 if records:

@@ -6,10 +6,10 @@ import time
 
 from engine.live.progress import Printer, SessionProgress
 from engine.store.database import Store, StoreBusy
+from engine.vocabulary import JOB_TERMINAL, SESSION_TERMINAL
 
 __all__ = ["follow_job"]
 
-_TERMINAL_JOB = ("done", "failed", "cancelled", "interrupted")
 
 
 def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, printer: Printer | None = None) -> str:
@@ -40,12 +40,12 @@ def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, prin
             if row["status"] == "paused":
                 progress.last_note = f"paused ({row['pause_reason']})"
             printer.show(progress)
-            if row["status"] in ("completed", "aborted", "failed"):
+            if row["status"] in SESSION_TERMINAL:
                 printer.finish(progress)
                 if row["message"]:
                     print(row["message"], file=sys.stderr, flush=True)
                 return row["status"]
-        if job["status"] in _TERMINAL_JOB:
+        if job["status"] in JOB_TERMINAL:
             print(f"job {job_id} {job['status']}" + (f": {job['error']}" if job["error"] else ""), file=out, flush=True)
             return job["status"]
         time.sleep(poll_s)

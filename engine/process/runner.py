@@ -8,7 +8,8 @@ import sys
 
 from engine.config import Settings
 from engine.live.progress import Printer, SessionProgress
-from engine.process.runtime import Engine, new_session_id
+from engine.process.runtime import Engine
+from engine.session.resume import new_session_id
 
 __all__ = ["run_in_process", "serve_forever", "EXIT_CODES"]
 
@@ -86,10 +87,10 @@ async def run_in_process(settings: Settings, spec, *, resume_id: str | None = No
 async def serve_forever(settings: Settings, *, max_sessions: int = 1, lock_timeout: float = 10.0,
                         ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
     from engine.intents.requests import submit_job
-    from engine.intents.jobs import JobRunner, requeue_stopped_jobs
+    from engine.intents.jobs import requeue_stopped_jobs
+    from engine.process.wiring import job_handler
 
     engine = await _start_engine(settings, lock_timeout=lock_timeout, ws_port=None)
-    runner = JobRunner(engine, max_sessions=max_sessions)
     def requeue():
         with engine.store.write() as con:
             return requeue_stopped_jobs(con)
@@ -102,7 +103,7 @@ async def serve_forever(settings: Settings, *, max_sessions: int = 1, lock_timeo
         job_id = await asyncio.to_thread(submit_job, engine.store, {"resume": session_id},
                                          requested_by="engine (resume after restart)")
         log.info("resuming interrupted session %s as job %s", session_id, job_id)
-    engine.ticker.add_handler(runner)
+    runner = job_handler(engine, max_sessions=max_sessions)
     stop = stop or asyncio.Event()
     _install_stop_signals(stop)
     ws = f"ws://{settings.ws_host}:{engine.ws.port}" if engine.ws else "off"

@@ -11,31 +11,26 @@ import concurrent.futures
 import fcntl
 import logging
 import os
-import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.live.bus import Bus
 from engine.config import Settings, ensure_ws_token
 from engine.live.projection import Projector
 from engine.store.database import Store
 from engine.live.ticker import Ticker
+from engine.vocabulary import SESSION_ACTIVE, sql_list
 
-__all__ = ["Engine", "EngineBusy", "new_session_id", "engine_lock_holder"]
+__all__ = ["Engine", "EngineBusy", "engine_lock_holder"]
 
 log = logging.getLogger(__name__)
-_ACTIVE = ("running", "paused", "awaiting_approval", "aborting")
 
 
 class EngineBusy(RuntimeError):
     """Another engine already runs on this data directory."""
-
-
-def new_session_id() -> str:
-    return f"s{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def engine_lock_holder(settings: Settings) -> int | None:
@@ -73,8 +68,6 @@ class Engine:
         self.runs: dict[str, Any] = {}
         self.ws = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.loop_call_timeout = 10.0
-        self._loop_calls: dict[tuple, concurrent.futures.Future] = {}  # rows handed to the loop, by (kind, id)
         self._lock_fd: int | None = None
         self._stop = asyncio.Event()
         self._ticker_task: asyncio.Task | None = None
@@ -99,11 +92,10 @@ class Engine:
         last_seq = (await asyncio.to_thread(self.store.query, "SELECT coalesce(max(seq), 0) FROM events"))[0][0]
         self.bus = Bus(start_seq=int(last_seq))
         self.projector = Projector()
-        from engine.session.gate import DecisionHandler
-        from engine.intents.controls import ControlHandler
+        from engine.process.wiring import intent_handlers
 
         self.ticker = Ticker(self.store, self.bus, self.projector, interval=self.settings.tick_seconds,
-                             handlers=[ControlHandler(self), DecisionHandler(self)],
+                             handlers=intent_handlers(self),
                              keep_lag_samples=self.keep_lag_samples)
         await asyncio.to_thread(self._mark_interrupted)
         self._ticker_task = asyncio.create_task(self.ticker.run(self._stop), name="ticker")
@@ -163,7 +155,7 @@ class Engine:
         with self.store.write() as con:
             # Not a DataFrame: pandas turns NULL timestamps into NaT, which the projector cannot
             # write back; fetch_rows also decodes JSON columns so they are not encoded twice.
-            records = fetch_rows(con, f"SELECT * FROM sessions WHERE status IN {_ACTIVE}")
+            records = fetch_rows(con, f"SELECT * FROM sessions WHERE status IN {sql_list(SESSION_ACTIVE)}")
             con.execute("UPDATE api_calls SET status = 'interrupted' WHERE status = 'in_flight'")
             con.execute("UPDATE controls SET applied_at = now(), result = 'ignored: no engine was running "
                         "when it was requested' WHERE applied_at IS NULL")
@@ -178,27 +170,11 @@ class Engine:
                 self.projector.forget_session(row["session_id"])
 
     # -- what tick handlers and the websockets server ask ------------------------------------
-    def call_on_loop(self, fn: Callable, *args, key: tuple | None = None) -> Any:
-        """Run ``fn(*args)`` on the engine's loop from the ticker thread and return its result.
-
-        With a ``key`` (such as ``("control", 17)``) the call is handed to the loop once: when a
-        blocked loop made a tick give up waiting, the row stays unstamped and comes back next
-        tick, and then waits on that same call rather than applying the row a second time.
-        """
-        future = self._loop_calls.get(key) if key is not None else None
-        if future is None:
-            async def call():
-                return fn(*args)
-            future = asyncio.run_coroutine_threadsafe(call(), self.loop)
-            if key is not None:
-                self._loop_calls[key] = future
-        return future.result(timeout=self.loop_call_timeout)
-
-    def forget_loop_calls(self, kind: str, *, keep: Iterable) -> None:
-        """Drop the remembered calls of ``kind`` whose rows are stamped now (the ids not in ``keep``)."""
-        keep = set(keep)
-        for key in [k for k in self._loop_calls if k[0] == kind and k[1] not in keep]:
-            del self._loop_calls[key]
+    def submit_to_loop(self, fn: Callable, *args) -> concurrent.futures.Future:
+        """Schedule ``fn(*args)`` on the engine's loop from the ticker thread; the caller does not wait."""
+        async def call():
+            return fn(*args)
+        return asyncio.run_coroutine_threadsafe(call(), self.loop)
 
     def register_run(self, run) -> None:
         self.runs[run.session_id] = run
@@ -219,7 +195,7 @@ class Engine:
     # -- sessions -----------------------------------------------------------------------------
     async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False):
         """Run one session to its end; returns the SessionRun."""
-        from engine.session.resume import ResumeError, prepare_run
+        from engine.session.resume import ResumeError, new_session_id, prepare_run
 
         session_id = session_id or new_session_id()
         if session_id in self._claimed_sessions:  # e.g. a resume job for it while it runs (--max-sessions > 1)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from engine.read.sessions import parse_json
 from engine.store.database import Store
+from engine.vocabulary import ITEM_NOT_SAVED, sql_list
 
 __all__ = [
     "gallery_items", "gallery_filters", "resolve_image_path", "read_provenance", "session_history",
@@ -74,7 +75,7 @@ def session_history(store: Store, *, limit: int = 200) -> pd.DataFrame:
     return store.query_df(
         "WITH counts AS (SELECT session_id, count(*) AS items, "
         "  count(*) FILTER (WHERE status = 'saved') AS saved, "
-        "  count(*) FILTER (WHERE status IN ('failed', 'rejected', 'skipped', 'aborted')) AS not_saved "
+        f"  count(*) FILTER (WHERE status IN {sql_list(ITEM_NOT_SAVED)}) AS not_saved "
         "  FROM items GROUP BY session_id) "
         "SELECT s.session_id, s.status, coalesce(s.outcome, s.status) AS outcome, s.provider, s.simulated, "
         "coalesce(c.items, s.items_total) AS items, coalesce(c.saved, 0) AS saved, "

@@ -21,17 +21,16 @@ from typing import Any
 import pandas as pd
 
 from engine.store.database import Store
+from engine.vocabulary import JOB_OPEN, SESSION_ACTIVE, SESSION_TERMINAL, STAGES, sql_list
 
 __all__ = [
-    "PIPELINE_STAGES", "ACTIVE_SESSION_STATUSES", "run_readonly_sql", "status_summary",
+    "run_readonly_sql", "status_summary",
     "live_sessions", "pick_session", "session_overview", "stage_counts", "items_in_flight",
     "recent_events", "stage_timeline", "controls_for_session", "estimate_eta_s", "engine_status",
     "parse_json", "utcnow",
 ]
 
 # The strip the Live page draws; "approval" sits between model and image when the gate is on.
-PIPELINE_STAGES = ("discovery", "prompt", "model", "approval", "image", "save")
-ACTIVE_SESSION_STATUSES = ("running", "paused", "awaiting_approval")
 ENGINE_QUIET_AFTER_S = 10.0
 ENGINE_ETA_FRESH_S = 30.0
 
@@ -66,7 +65,7 @@ def status_summary(store: Store, *, limit: int = 10) -> str:
             "SELECT batch_id, session_id, kind, json_array_length(item_ids) AS items, "
             "round(estimated_cost_usd, 4) AS est_usd, expires_at FROM approvals WHERE status = 'pending'").df()
         jobs = con.execute("SELECT job_id, status, session_id, requested_by, created_at FROM jobs "
-                           "WHERE status IN ('queued', 'running', 'interrupted') ORDER BY job_id").df()
+                           f"WHERE status IN {sql_list((*JOB_OPEN, 'interrupted'))} ORDER BY job_id").df()
     parts = ["Sessions:", sessions.to_string(index=False) if len(sessions) else "  (none yet: try `assetgen run --test`)"]
     interrupted = sessions.loc[sessions["status"] == "interrupted", "session_id"].tolist() if len(sessions) else []
     if interrupted:
@@ -83,7 +82,7 @@ def live_sessions(store: Store, *, limit: int = 50) -> pd.DataFrame:
     return store.query_df(
         "SELECT session_id, status, provider, speed, simulated, items_done, items_total, cost_usd, budget_usd, "
         "created_at, updated_at FROM sessions "
-        "ORDER BY (status IN ('running', 'paused', 'awaiting_approval')) DESC, "
+        f"ORDER BY (status IN {sql_list(SESSION_ACTIVE)}) DESC, "
         "coalesce(updated_at, created_at) DESC NULLS LAST LIMIT ?", [limit])
 
 
@@ -91,7 +90,7 @@ def pick_session(sessions: pd.DataFrame) -> str | None:
     """The session the Live page opens on: a running one, else an active one, else the latest."""
     if sessions.empty:
         return None
-    for wanted in (("running",), ACTIVE_SESSION_STATUSES):
+    for wanted in (("running",), SESSION_ACTIVE):
         active = sessions[sessions["status"].isin(wanted)]
         if not active.empty:
             return str(active.iloc[0]["session_id"])
@@ -124,11 +123,11 @@ def session_overview(store: Store, session_id: str, *, now: datetime | None = No
             "SELECT count(*) FROM items WHERE session_id = ? AND status IN ('in_progress', 'awaiting_approval')",
             [session_id]).fetchone()[0]
     started = info.get("started_at") or info.get("created_at")
-    ended = info.get("finished_at") if info.get("status") in ("completed", "aborted", "failed") else None
+    ended = info.get("finished_at") if info.get("status") in SESSION_TERMINAL else None
     elapsed = ((ended or now) - started).total_seconds() if started else 0.0
     done, total = int(info.get("items_done") or 0), int(info.get("items_total") or 0)
     eta = None
-    if info.get("status") in ACTIVE_SESSION_STATUSES:
+    if info.get("status") in SESSION_ACTIVE:
         eta = estimate_eta_s(done, total, elapsed)
         payload = parse_json(progress[1]) if progress else None
         age = (now - progress[0]).total_seconds() if progress else None
@@ -153,7 +152,7 @@ def stage_counts(store: Store, session_id: str) -> dict[str, int]:
         "WHERE session_id = ? GROUP BY 1 "
         "UNION ALL SELECT 'outcome:' || outcome, count(*) FROM items "
         "WHERE session_id = ? AND outcome IS NOT NULL GROUP BY outcome", [session_id, session_id])
-    counts = {stage: 0 for stage in (*PIPELINE_STAGES, "done", "pending")}
+    counts = {stage: 0 for stage in (*STAGES, "done", "pending")}
     counts.update({bucket: int(n) for bucket, n in rows})
     return counts
 

@@ -15,7 +15,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.providers.openrouter import AuthError, ChatResult, CreditsError, OpenRouterError
 
 if TYPE_CHECKING:

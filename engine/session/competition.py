@@ -15,7 +15,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.session.calls import CallFailed, paid_call
 from engine.providers.openrouter import MalformedContent
 from engine.templates.brief import competition_messages, coverage
@@ -23,9 +23,8 @@ from engine.templates.brief import competition_messages, coverage
 if TYPE_CHECKING:
     from engine.session.run import SessionRun
 
-__all__ = ["Proposal", "Verdict", "compete", "score_proposals", "PROPOSAL_SCHEMA", "SCORING_RULE", "DEFAULT_COMPETITORS"]
+__all__ = ["Proposal", "Verdict", "compete", "score_proposals", "PROPOSAL_SCHEMA", "SCORING_RULE"]
 
-DEFAULT_COMPETITORS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "google/gemini-2.5-flash")
 WEIGHTS = {"confidence": 0.35, "coverage": 0.50, "cost": 0.15}
 SCORING_RULE = "score = 0.35*confidence + 0.50*coverage + 0.15*(1 - cost/max_cost)"
 # Reasoning models spend hidden tokens from the same limit before any visible output: leave room.

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 
-from engine.live import events as ev
+from engine import events as ev
 
 if TYPE_CHECKING:
     from engine.session.run import ItemState, SessionRun
-    from engine.process.runtime import Engine
 
-__all__ = ["BatchGate", "Ticket", "plan_batches", "DecisionHandler"]
+__all__ = ["BatchGate", "Ticket", "plan_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +150,7 @@ class BatchGate:
             run.bus.emit(ev.ApprovalTimeout(session_id=run.session_id, batch_id=self.batch_id, action="held",
                                             estimated_cost_usd=self.estimate))
             if not run.paused:
-                run._pause("approval", source="engine",
+                run.hold("approval", source="engine",
                            result=f"approval of {self.batch_id} (est. ${self.estimate:.2f}) expired above the "
                                   f"${run.spec.approval.cost_threshold_usd:.2f} threshold: waiting for a decision")
             return
@@ -228,7 +226,7 @@ class BatchGate:
         run.bus.emit(event)
         self._resolve(tickets)
         if run.paused and run.pause_reason == "approval":
-            run._resume(source="engine", reason="approval", result=f"{self.batch_id} decided")
+            run.release(source="engine", reason="approval", result=f"{self.batch_id} decided")
         return f"applied: {summary}"
 
     @staticmethod
@@ -260,7 +258,7 @@ class BatchGate:
             if future is not None and not future.done():
                 future.set_result(ticket)
         run = self.run
-        if run.status == "awaiting_approval" and not run._awaiting():
+        if run.status == "awaiting_approval" and not run.awaiting_decision():
             run.set_status("running", "approval decided")
 
     def _prompt(self, item_id: str) -> str | None:
@@ -298,41 +296,3 @@ def _loads(value: Any, name: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name} is not valid JSON ({exc.msg})") from None
-
-
-class DecisionHandler:
-    """Tick handler: applies new decision rows to the gates of running sessions."""
-
-    def __init__(self, engine: "Engine"):
-        self.engine = engine
-
-    def on_tick(self, con: duckdb.DuckDBPyConnection) -> None:
-        cur = con.execute("SELECT decision_id, batch_id, action, CAST(item_ids AS VARCHAR), "
-                          "CAST(modifications AS VARCHAR), comment, decided_by FROM decisions "
-                          "WHERE applied_at IS NULL ORDER BY decision_id")
-        rows = [dict(zip(("decision_id", "batch_id", "action", "item_ids", "modifications", "comment",
-                          "decided_by"), r)) for r in cur.fetchall()]
-        self.engine.forget_loop_calls("decision", keep=(row["decision_id"] for row in rows))
-        for row in rows:
-            result = self._apply(con, row)
-            if result is None:
-                continue  # its session is not running here yet (e.g. interrupted): keep it for resume
-            con.execute("UPDATE decisions SET applied_at = now(), result = ? WHERE decision_id = ?",
-                        [result, row["decision_id"]])
-
-    def _apply(self, con, row: dict) -> str | None:
-        gate = self.engine.find_gate(row["batch_id"])
-        if gate is not None:
-            return self.engine.call_on_loop(gate.apply_decision, row, key=("decision", row["decision_id"]))
-        known = con.execute("SELECT status, session_id FROM approvals WHERE batch_id = ?", [row["batch_id"]]).fetchone()
-        if known is None:
-            return f"refused: unknown batch {row['batch_id']!r}"
-        status, session_id = known
-        if status != "pending":
-            return f"refused: batch {row['batch_id']} was already decided ({status})"
-        if self.engine.session_is_active(session_id):
-            return None  # the gate is being rebuilt right now
-        session_status = con.execute("SELECT status FROM sessions WHERE session_id = ?", [session_id]).fetchone()
-        if session_status and session_status[0] in ("completed", "aborted", "failed"):
-            return f"refused: session {session_id} has ended ({session_status[0]})"
-        return None

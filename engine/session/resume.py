@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+from datetime import datetime, timezone
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -13,9 +15,10 @@ from engine.providers.pricing import load_snapshot
 from engine.providers.openrouter import OpenRouterClient
 from engine.session.spec import RunSpec, SpecError
 from engine.templates.brief import active_template, ensure_default_template, get_template_version
+from engine.vocabulary import ITEM_KEPT_ON_RESUME
 
 if TYPE_CHECKING:
-    from engine.process.runtime import Engine
+    from engine.session.host import SessionHost
 
 __all__ = ["prepare_run", "make_client", "ResumeError", "load_resume_state", "fetch_rows"]
 
@@ -41,7 +44,11 @@ def make_client(spec: RunSpec, *, price_book=None) -> OpenRouterClient:
     return OpenRouterClient()
 
 
-async def prepare_run(engine: "Engine", spec: RunSpec, *, session_id: str, resume: bool) -> SessionRun:
+def new_session_id() -> str:
+    return f"s{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+async def prepare_run(engine: "SessionHost", spec: RunSpec, *, session_id: str, resume: bool) -> SessionRun:
     store = engine.store
     resumed = None
     if resume:
@@ -98,7 +105,7 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
             model=p["model"], prompt=p["prompt"], confidence=p["confidence"] or 0.0, rationale=p["rationale"] or "",
             cost_usd=p["cost_usd"] or 0.0, latency_ms=p["latency_ms"] or 0.0, call_id=p["call_id"],
             coverage=p["coverage"] or 0.0, score=p["score"] or 0.0))
-    terminal = {"saved", "skipped", "rejected", "failed"}
+    terminal = set(ITEM_KEPT_ON_RESUME)
     item_state: dict[str, dict] = {}
     for row in items:
         state: dict[str, Any] = {"proposals": by_item.get(row["item_id"], []), "cost_usd": row["cost_usd"] or 0.0,

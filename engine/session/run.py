@@ -15,7 +15,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.session.gate import BatchGate, plan_batches
 from engine.session.budget import Budget, Reservation
 from engine.session.calls import CallFailed, SessionStopped, paid_call
@@ -28,12 +28,11 @@ from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from engine.templates.brief import build_brief
 
 if TYPE_CHECKING:
-    from engine.process.runtime import Engine
+    from engine.session.host import SessionHost
 
-__all__ = ["SessionRun", "ItemState", "STAGES"]
+__all__ = ["SessionRun", "ItemState"]
 
 log = logging.getLogger(__name__)
-STAGES = ("discovery", "prompt", "model", "approval", "image", "save")
 _IMAGE_TOKENS_1K = 1290
 
 
@@ -56,7 +55,7 @@ class ItemState:
 
 
 class SessionRun:
-    def __init__(self, engine: "Engine", *, session_id: str, spec: RunSpec, assets: list, client, price_book,
+    def __init__(self, engine: "SessionHost", *, session_id: str, spec: RunSpec, assets: list, client, price_book,
                  template, catalog_path: str, resumed: dict | None = None):
         self.engine = engine
         self.bus = engine.bus
@@ -108,10 +107,10 @@ class SessionRun:
     async def pause(self, reason: str, message: str = "") -> None:
         """Pause on the engine's own account (budget, credits, approval) and wait for resume."""
         if not self.paused:
-            self._pause(reason, source="engine", result=message or f"paused: {reason}")
+            self.hold(reason, source="engine", result=message or f"paused: {reason}")
         await self._running.wait()
 
-    def _pause(self, reason: str, *, source: str, control_id=None, requested_by=None, result="") -> None:
+    def hold(self, reason: str, *, source: str, control_id=None, requested_by=None, result="") -> None:
         self._running.clear()
         self.pause_reason = reason
         self.bus.emit(ev.ControlFlagChange(session_id=self.session_id, command="pause", previous="running",
@@ -119,16 +118,24 @@ class SessionRun:
                                            requested_by=requested_by, result=result))
         self.set_status("paused", reason)
 
-    def _resume(self, *, source: str, reason: str = "resume", control_id=None, requested_by=None, result="") -> None:
+    def release(self, *, source: str, reason: str = "resume", control_id=None, requested_by=None, result="") -> None:
         self._running.set()
         self.pause_reason = None
         self.bus.emit(ev.ControlFlagChange(session_id=self.session_id, command="resume", previous="paused",
                                            new="running", reason=reason, control_id=control_id, source=source,
                                            requested_by=requested_by, result=result))
-        self.set_status("awaiting_approval" if self._awaiting() else "running", reason)
+        self.set_status("awaiting_approval" if self.awaiting_decision() else "running", reason)
 
-    def _awaiting(self) -> bool:
+    def awaiting_decision(self) -> bool:
         return any(g.requested and not g.decided for g in self.gates.values())
+
+    def abort(self) -> int:
+        """Stop the session: cancel every open item (paused work wakes to see it); returns how many."""
+        self.aborted = True
+        self._running.set()
+        count = self.abort_all("aborted")
+        self.set_status("aborting", "operator")
+        return count
 
     def cancel_item(self, item_id: str, reason: str) -> bool:
         task = self.tasks.get(item_id)

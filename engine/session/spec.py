@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+from engine.vocabulary import (
+    DEFAULT_COMPETITORS, DEFAULT_IMAGE_MODEL, DEFAULT_PROVIDER, DEFAULT_SPEED, PROVIDERS, SPEED_CONCURRENCY,
+)
 
-__all__ = ["RunSpec", "ApprovalSettings", "SpecError", "SPEED_CONCURRENCY", "DEFAULT_IMAGE_MODEL", "concurrency_for"]
+__all__ = ["RunSpec", "ApprovalSettings", "SpecError", "concurrency_for"]
 
-SPEED_CONCURRENCY = {"slow": 1, "normal": 4, "fast": 16}
 SLOW_STAGE_PAUSE_S = 1.5
-DEFAULT_IMAGE_MODEL = "google/gemini-2.5-flash-image"
-DEFAULT_MODELS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "google/gemini-2.5-flash")
 
 
 class SpecError(ValueError):
@@ -43,20 +43,20 @@ class RunSpec:
     limit: int | None = None
     test: bool = False
     test_type: str | None = None
-    provider: str = "standin"
-    speed: str = "normal"
+    provider: str = DEFAULT_PROVIDER
+    speed: str = DEFAULT_SPEED
     concurrency: int | None = None
     budget_usd: float | None = None
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
     latency_scale: float = 1.0
     faults: str | None = None
-    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_COMPETITORS))
     image_model: str = DEFAULT_IMAGE_MODEL
     seed: int = 0
 
     def validate(self) -> "RunSpec":
-        if self.provider not in ("standin", "openrouter"):
-            raise SpecError(f"provider must be 'standin' or 'openrouter', got {self.provider!r}")
+        if self.provider not in PROVIDERS:
+            raise SpecError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
         if self.speed not in SPEED_CONCURRENCY:
             raise SpecError(f"speed must be one of {', '.join(SPEED_CONCURRENCY)}, got {self.speed!r}")
         for name in ("concurrency", "limit"):

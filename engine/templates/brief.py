@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from engine.live import events as ev
+from engine import events as ev
 from engine.templates.catalog import Asset
 from engine.templates.body import (
     DEFAULT_REQUIRED, DEFAULT_TEMPLATE_PATH, PLACEHOLDERS, TemplateError, TemplateVersion, default_template,

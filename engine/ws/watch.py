@@ -20,11 +20,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from engine.config import Settings
 from engine.ws.protocol import CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES, hello_message
+from engine.vocabulary import SESSION_TERMINAL
 
 __all__ = ["SessionBoard", "WatchError", "watch", "run_watch", "read_token"]
 
 _BAR_WIDTH = 24
-_TERMINAL = {"completed", "aborted", "failed"}
 
 
 class WatchError(RuntimeError):
@@ -126,7 +126,7 @@ class SessionBoard:
             eta = row["eta_s"]
             if eta is not None and row["eta_at"] is not None:
                 eta -= time.monotonic() - row["eta_at"]  # count down between progress events
-            if row["status"] in _TERMINAL:
+            if row["status"] in SESSION_TERMINAL:
                 eta = None
             cost = f"${row['cost']:.4f}" + ("*" if row["simulated"] else "")
             budget = f"/${row['budget']:.2f}" if row.get("budget") else ""

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script from anywhere, even without the editable install
     sys.path.append(str(REPO))
 
-import engine.live.events as ev  # noqa: E402
+import engine.events as ev  # noqa: E402
 from engine.live.bus import Bus  # noqa: E402
 from engine.live.projection import Projector  # noqa: E402
 from engine.store.database import Store  # noqa: E402

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-__all__ = ["Event", "EVENT_TYPES", "event_class", "payload_fields", "ITEM_OUTCOMES"]
+__all__ = ["Event", "EVENT_TYPES", "event_class", "payload_fields"]
 
-ITEM_OUTCOMES = ("saved", "skipped", "rejected", "failed", "aborted")
 EVENT_TYPES: dict[str, type["Event"]] = {}
 
 

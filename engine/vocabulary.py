@@ -1,0 +1,65 @@
+"""The studio's words, each defined once: statuses, stages, speeds, providers, commands.
+
+Every module, page and CLI option imports these; SQL that filters on them builds its literal with
+``sql_list``. A second copy of any of these lists is a disagreement waiting to happen (round 1 shipped
+three different sets of "active" statuses), so none may exist: `tests/test_vocabulary.py` looks.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+__all__ = [
+    "SESSION_ACTIVE", "SESSION_RUNNING", "SESSION_TERMINAL", "SESSION_STATUSES", "SESSION_RESUMABLE_NOT",
+    "ITEM_OUTCOMES", "ITEM_OPEN", "ITEM_NOT_SAVED", "ITEM_KEPT_ON_RESUME",
+    "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES",
+    "STAGES", "SPEED_CONCURRENCY", "SPEEDS", "DEFAULT_SPEED",
+    "PROVIDERS", "DEFAULT_PROVIDER", "DEFAULT_COMPETITORS", "DEFAULT_IMAGE_MODEL",
+    "CONTROL_COMMANDS", "OPERATOR_CONTROLS", "DECISION_ACTIONS",
+    "sql_list",
+]
+
+# -- sessions ---------------------------------------------------------------------------------------
+# An engine is working on a session in these states (it owns it: nobody else may resume it).
+SESSION_RUNNING = ("running", "paused", "awaiting_approval")
+SESSION_ACTIVE = (*SESSION_RUNNING, "aborting")
+# A session in these states is over; `completed` alone means every selected item was dealt with.
+SESSION_TERMINAL = ("completed", "aborted", "failed")
+SESSION_STATUSES = (*SESSION_ACTIVE, *SESSION_TERMINAL, "interrupted")
+# Resume refuses these: completed work is done, and active work belongs to a running engine.
+SESSION_RESUMABLE_NOT = ("completed", *SESSION_ACTIVE)
+
+# -- items ------------------------------------------------------------------------------------------
+ITEM_OUTCOMES = ("saved", "skipped", "rejected", "failed", "aborted")  # each item ends exactly once
+ITEM_OPEN = ("pending", "in_progress", "awaiting_approval")
+ITEM_NOT_SAVED = tuple(o for o in ITEM_OUTCOMES if o != "saved")
+# Resume keeps these outcomes; an aborted item is taken up again when its session continues.
+ITEM_KEPT_ON_RESUME = tuple(o for o in ITEM_OUTCOMES if o != "aborted")
+
+# -- jobs (rows the daemon takes) -------------------------------------------------------------------
+JOB_OPEN = ("queued", "running")
+JOB_TERMINAL = ("done", "failed", "cancelled", "interrupted")
+JOB_STATUSES = (*JOB_OPEN, *JOB_TERMINAL)
+
+# -- the pipeline -----------------------------------------------------------------------------------
+STAGES = ("discovery", "prompt", "model", "approval", "image", "save")
+
+# -- speed: how many items may be in flight ---------------------------------------------------------
+SPEED_CONCURRENCY = {"slow": 1, "normal": 4, "fast": 16}
+SPEEDS = tuple(SPEED_CONCURRENCY)
+DEFAULT_SPEED = "normal"
+
+# -- providers and models ---------------------------------------------------------------------------
+PROVIDERS = ("standin", "openrouter")
+DEFAULT_PROVIDER = "standin"
+DEFAULT_COMPETITORS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "google/gemini-2.5-flash")
+DEFAULT_IMAGE_MODEL = "google/gemini-2.5-flash-image"
+
+# -- what operators may ask -------------------------------------------------------------------------
+CONTROL_COMMANDS = ("pause", "resume", "skip", "abort", "speed")
+OPERATOR_CONTROLS = ("pause", "resume", "skip", "abort")  # the ones that take no argument
+DECISION_ACTIONS = ("approve_batch", "reject_batch", "modify_batch", "approve_items")
+
+
+def sql_list(words: Iterable[str]) -> str:
+    """A SQL literal list for an IN clause, from one of the tuples above: ``('a', 'b')``."""
+    return "(" + ", ".join("'" + w.replace("'", "''") + "'" for w in words) + ")"
