@@ -298,11 +298,27 @@ def standin(host, port, latency_scale, faults, seed, credits_limit, image_size_p
 @cli.command()
 @click.option("--image", "image_only", is_flag=True, help="Only models that output images.")
 @click.option("--online", is_flag=True, help="Ask OPENROUTER_BASE_URL's /models instead of the bundled snapshot.")
+@click.option("--refresh", is_flag=True,
+              help="GET /models with OPENROUTER_API_KEY and write a new dated snapshot (estimates, capabilities "
+                   "and the stand-in's prices follow it).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def models(image_only, online, fmt):
-    """List models with prices in USD per million tokens (snapshot, or --online)."""
-    from .pricing import list_models  # noqa: PLC0415
+def models(image_only, online, refresh, fmt):
+    """List models with prices in USD per million tokens (snapshot, or --online); --refresh renews the snapshot."""
+    from .pricing import list_models, refresh_snapshot  # noqa: PLC0415
 
+    if refresh:
+        import asyncio  # noqa: PLC0415
+
+        from .providers.openrouter import OpenRouterClient, OpenRouterError  # noqa: PLC0415
+
+        async def write():
+            async with OpenRouterClient(timeout=30.0) as client:
+                return await refresh_snapshot(client)
+        try:
+            path = asyncio.run(write())
+        except (ValueError, OpenRouterError) as exc:
+            raise click.ClickException(str(exc))
+        click.echo(f"wrote {path}", err=True)
     try:
         rows, source = list_models(image_only=image_only, online=online)
     except Exception as exc:  # the listing says what failed (network, key, file)
