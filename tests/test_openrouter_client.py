@@ -363,3 +363,74 @@ def test_the_stand_in_server_answers_concurrent_calls_in_parallel_and_closes_cle
         return wall, sum(entry["latency_s"] * 0.2 for entry in server.log[:10])
     wall, summed = run(go())
     assert wall < summed * 0.6  # in parallel, not one after another
+
+
+# --- documented behaviours (issue 11) ---------------------------------------------------------------
+def test_chat_pays_for_an_answer_without_an_image_at_most_twice():
+    transport = StandInTransport(latency_scale=0, faults="no_image=1")
+
+    async def go():
+        async with client_over(transport, max_retries=4) as client:
+            await client.chat(model=IMAGE_MODEL, modalities=["image", "text"],
+                              messages=[{"role": "user", "content": "icon of a key"}])
+    with pytest.raises(MalformedContent) as caught:
+        run(go())
+    assert caught.value.error_type == "no_image" and caught.value.result.cost_usd > 0
+    assert len(transport.log) == 2 and all(entry["cost"] > 0 for entry in transport.log)
+
+
+def test_wait_advice_is_read_from_the_header_first_then_metadata_then_the_providers_headers():
+    body = {"error": {"code": 429, "message": "slow", "metadata": {"retry_after_seconds": 5,
+                                                                   "headers": {"Retry-After": "9"}}}}
+    assert error_from_response(429, body, {"Retry-After": "2"}).retry_after_source == "header"
+    assert error_from_response(429, body).retry_after == 5.0
+    del body["error"]["metadata"]["retry_after_seconds"]
+    assert error_from_response(429, body).retry_after == 9.0
+    dated = error_from_response(503, {"error": {"code": 503, "message": "x"}},
+                                {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert dated.retry_after == 0.0  # a date in the past: retry now, not never
+
+
+def test_an_undocumented_availability_hint_saying_no_retry_is_believed_but_its_absence_changes_nothing():
+    plain = error_from_response(503, {"error": {"code": 503, "message": "No provider available"}})
+    hinted = error_from_response(503, {"error": {"code": 503, "message": "x", "availability": {"retryable": False}}})
+    assert plain.retryable and not hinted.retryable
+
+
+def test_generation_cost_asks_again_while_generation_answers_404_then_reads_total_cost():
+    asked = []
+
+    def handler(request):
+        asked.append(time.monotonic())
+        if len(asked) < 3:
+            return httpx.Response(404, json={"error": {"code": 404, "message": "Generation not found"}})
+        return httpx.Response(200, json={"data": {"id": "gen-1", "total_cost": 0.0123}})
+
+    async def go():
+        async with OpenRouterClient(base_url="http://x/api/v1", api_key=KEY, transport=httpx.MockTransport(handler),
+                                    cost_lookup_delay=0.05) as client:
+            return await client.generation_cost("gen-1")
+    assert run(go()) == 0.0123 and len(asked) == 3
+    assert asked[2] - asked[1] >= asked[1] - asked[0] >= 0.05  # backing off, not hammering
+
+
+def test_generation_cost_gives_up_after_its_timeout_with_none_not_zero():
+    async def go():
+        transport = httpx.MockTransport(lambda r: httpx.Response(404, json={"error": {"code": 404, "message": "no"}}))
+        async with OpenRouterClient(base_url="http://x/api/v1", api_key=KEY, transport=transport,
+                                    cost_lookup_delay=0.01, cost_lookup_timeout=0.1) as client:
+            return await client.generation_cost("gen-1")
+    assert run(go()) is None
+
+
+def test_the_generation_id_header_names_an_answer_that_has_no_id_in_its_body():
+    def handler(request):
+        return httpx.Response(200, headers={"x-generation-id": "gen-header"},
+                              json={"choices": [{"finish_reason": "stop", "message": {"content": "hi"}}]})
+
+    async def go():
+        async with OpenRouterClient(base_url="http://x/api/v1", api_key=KEY,
+                                    transport=httpx.MockTransport(handler)) as client:
+            return await client.chat_once(model="deepseek/deepseek-v3.2", messages=[{"role": "user", "content": "x"}])
+    result = run(go())
+    assert result.id == "gen-header" and result.cost_usd is None and not result.cost_known
