@@ -258,7 +258,9 @@ from . import cli_run  # noqa: E402,F401  (registers run, serve, up, submit, con
 @click.option("--port", default=4510, show_default=True, type=int, help="Port (0 = any free port).")
 @click.option("--latency-scale", default=1.0, show_default=True, type=float,
               help="Multiply the simulated latencies (0 = answer at once).")
-@click.option("--faults", default=None, help='Fault rates, e.g. "429=0.1,502=0.05,timeout=0.02,malformed=0.05".')
+@click.option("--faults", default=None,
+              help='Fault rates, e.g. "429=0.1,502=0.05,timeout=0.02,error200=0.03,no_image=0.03"; also malformed, '
+                   'no_endpoints (404), no_cost (usage without the cost) and any of 400-403, 408, 500, 503, 524, 529.')
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed + same requests = same answers and faults.")
 @click.option("--credits-limit", type=float, help="Answer 402 once this many simulated USD are spent.")
 @click.option("--image-size-px", type=int, help="Longest side of generated images (smaller is faster).")
