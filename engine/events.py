@@ -332,6 +332,16 @@ class ApiCallFinished(Event):
     cost_usd: float
     generation_id: str | None = None
     error: str | None = None
+    cost_estimated: bool = False  # usage had no cost: cost_usd is the held estimate until api_cost_settled
+
+
+@_event("api_cost_settled", "lifecycle")
+class ApiCostSettled(Event):
+    call_id: str
+    model: str
+    cost_usd: float
+    estimated: bool  # True: /generation never told, the estimate stays as the cost
+    source: str  # generation | estimate
 
 
 @_event("api_retry", "lifecycle")
@@ -342,6 +352,9 @@ class ApiRetry(Event):
     http_status: int | None
     error_type: str
     delay_s: float
+    cause: str = ""  # http_429 | error200:server_error | no_image | timeout | network ...
+    advised_s: float | None = None  # the server's advice, when it gave one
+    advice_source: str | None = None  # header | metadata.retry_after_seconds | metadata.headers | ...
 
 
 @_event("api_error", "lifecycle")

@@ -41,6 +41,7 @@ def competition_messages(brief="An icon for the last will and testament page.",
 
 def client_over(transport, **kwargs) -> OpenRouterClient:
     kwargs.setdefault("backoff_base", 0.0)
+    kwargs.setdefault("retry_after_cap", 0.01)  # the stand-in advises whole seconds: keep tests fast
     return OpenRouterClient(base_url="http://standin.test/api/v1", api_key=KEY, transport=transport, **kwargs)
 
 
@@ -135,8 +136,9 @@ def test_each_error_status_maps_to_its_exception(fault, error_class, retryable):
         assert error.status == int(fault) and error.code == int(fault)
     if fault == "403":
         assert error.reasons == ["violence"] and "last will" in error.flagged_input
-    if fault == "503":  # retryable only because error.availability says so
-        assert error.metadata["availability"]["retryable"] is True
+    if fault == "503":  # retryable as documented, its wait advised by Retry-After (no undocumented fields)
+        assert error.retry_after >= 1 and error.retry_after_source == "header"
+        assert "availability" not in error.metadata
 
 
 def test_unknown_model_is_a_bad_request_with_openrouters_message():
@@ -174,10 +176,10 @@ def test_retry_delay_honours_retry_after_from_the_header_and_from_availability()
     body = {"error": {"code": 429, "message": "slow down", "metadata": {"error_type": "rate_limit_exceeded"}}}
     limited = error_from_response(429, body, httpx.Headers({"Retry-After": "7"}))
     assert isinstance(limited, RateLimited) and limited.retry_after == 7.0
-    assert client.retry_delay(limited, 1) == 7.0
+    assert 7.0 <= client.retry_delay(limited, 1) <= 7.0 * 1.2  # the advice, jittered upwards only
     unavailable = error_from_response(503, {"error": {"code": 503, "message": "no provider",
                                                       "availability": {"retryable": True, "retry_after": 3}}})
-    assert client.retry_delay(unavailable, 2) == 3.0
+    assert 3.0 <= client.retry_delay(unavailable, 2) <= 3.6
     no_hint = error_from_response(502, {"error": {"code": 502, "message": "Provider returned error"}})
     delays = [client.retry_delay(no_hint, attempt) for attempt in (1, 2, 3, 4)]
     for attempt, delay in enumerate(delays, start=1):  # jittered exponential: within [step/2, step]
@@ -192,12 +194,13 @@ def test_retry_after_from_the_stand_in_reaches_retry_delay():
     standin = OpenRouterStandIn(latency_scale=0.01, retry_after_s=300.0, faults="429=1")
 
     async def go():
-        async with client_over(StandInTransport(standin=standin)) as client:
+        async with client_over(StandInTransport(standin=standin), retry_after_cap=120.0) as client:
             try:
                 await client.chat_once(model=TEXT_MODELS[2], messages=competition_messages())
             except RateLimited as error:
-                return client.retry_delay(error, 1)
-    assert run(go()) == pytest.approx(3.0)  # 300 s x latency_scale 0.01
+                return error.retry_after, client.retry_delay(error, 1)
+    advised, delay = run(go())
+    assert advised == 3.0 and 3.0 <= delay <= 3.6  # 300 s x latency_scale 0.01, wherever the 429 put it
 
 
 @pytest.mark.parametrize("fault", ["429", "502", "timeout"])
@@ -360,3 +363,74 @@ def test_the_stand_in_server_answers_concurrent_calls_in_parallel_and_closes_cle
         return wall, sum(entry["latency_s"] * 0.2 for entry in server.log[:10])
     wall, summed = run(go())
     assert wall < summed * 0.6  # in parallel, not one after another
+
+
+# --- documented behaviours (issue 11) ---------------------------------------------------------------
+def test_chat_pays_for_an_answer_without_an_image_at_most_twice():
+    transport = StandInTransport(latency_scale=0, faults="no_image=1")
+
+    async def go():
+        async with client_over(transport, max_retries=4) as client:
+            await client.chat(model=IMAGE_MODEL, modalities=["image", "text"],
+                              messages=[{"role": "user", "content": "icon of a key"}])
+    with pytest.raises(MalformedContent) as caught:
+        run(go())
+    assert caught.value.error_type == "no_image" and caught.value.result.cost_usd > 0
+    assert len(transport.log) == 2 and all(entry["cost"] > 0 for entry in transport.log)
+
+
+def test_wait_advice_is_read_from_the_header_first_then_metadata_then_the_providers_headers():
+    body = {"error": {"code": 429, "message": "slow", "metadata": {"retry_after_seconds": 5,
+                                                                   "headers": {"Retry-After": "9"}}}}
+    assert error_from_response(429, body, {"Retry-After": "2"}).retry_after_source == "header"
+    assert error_from_response(429, body).retry_after == 5.0
+    del body["error"]["metadata"]["retry_after_seconds"]
+    assert error_from_response(429, body).retry_after == 9.0
+    dated = error_from_response(503, {"error": {"code": 503, "message": "x"}},
+                                {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert dated.retry_after == 0.0  # a date in the past: retry now, not never
+
+
+def test_an_undocumented_availability_hint_saying_no_retry_is_believed_but_its_absence_changes_nothing():
+    plain = error_from_response(503, {"error": {"code": 503, "message": "No provider available"}})
+    hinted = error_from_response(503, {"error": {"code": 503, "message": "x", "availability": {"retryable": False}}})
+    assert plain.retryable and not hinted.retryable
+
+
+def test_generation_cost_asks_again_while_generation_answers_404_then_reads_total_cost():
+    asked = []
+
+    def handler(request):
+        asked.append(time.monotonic())
+        if len(asked) < 3:
+            return httpx.Response(404, json={"error": {"code": 404, "message": "Generation not found"}})
+        return httpx.Response(200, json={"data": {"id": "gen-1", "total_cost": 0.0123}})
+
+    async def go():
+        async with OpenRouterClient(base_url="http://x/api/v1", api_key=KEY, transport=httpx.MockTransport(handler),
+                                    cost_lookup_delay=0.05) as client:
+            return await client.generation_cost("gen-1")
+    assert run(go()) == 0.0123 and len(asked) == 3
+    assert asked[2] - asked[1] >= asked[1] - asked[0] >= 0.05  # backing off, not hammering
+
+
+def test_generation_cost_gives_up_after_its_timeout_with_none_not_zero():
+    async def go():
+        transport = httpx.MockTransport(lambda r: httpx.Response(404, json={"error": {"code": 404, "message": "no"}}))
+        async with OpenRouterClient(base_url="http://x/api/v1", api_key=KEY, transport=transport,
+                                    cost_lookup_delay=0.01, cost_lookup_timeout=0.1) as client:
+            return await client.generation_cost("gen-1")
+    assert run(go()) is None
+
+
+def test_the_generation_id_header_names_an_answer_that_has_no_id_in_its_body():
+    def handler(request):
+        return httpx.Response(200, headers={"x-generation-id": "gen-header"},
+                              json={"choices": [{"finish_reason": "stop", "message": {"content": "hi"}}]})
+
+    async def go():
+        async with OpenRouterClient(base_url="http://x/api/v1", api_key=KEY,
+                                    transport=httpx.MockTransport(handler)) as client:
+            return await client.chat_once(model="deepseek/deepseek-v3.2", messages=[{"role": "user", "content": "x"}])
+    result = run(go())
+    assert result.id == "gen-header" and result.cost_usd is None and not result.cost_known

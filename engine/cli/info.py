@@ -200,7 +200,9 @@ def watch(ctx: Context, session_id, since_seq, events, ws_url):
 @click.option("--port", default=4510, show_default=True, type=int, help="Port (0 = any free port).")
 @click.option("--latency-scale", default=1.0, show_default=True, type=float,
               help="Multiply the simulated latencies (0 = answer at once).")
-@click.option("--faults", default=None, help='Fault rates, e.g. "429=0.1,502=0.05,timeout=0.02,malformed=0.05".')
+@click.option("--faults", default=None,
+              help='Fault rates, e.g. "429=0.1,502=0.05,timeout=0.02,error200=0.03,no_image=0.03"; also malformed, '
+                   'no_endpoints (404), no_cost (usage without the cost) and any of 400-403, 408, 500, 503, 524, 529.')
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed + same requests = same answers and faults.")
 @click.option("--credits-limit", type=float, help="Answer 402 once this many simulated USD are spent.")
 @click.option("--image-size-px", type=int, help="Longest side of generated images (smaller is faster).")
@@ -240,11 +242,27 @@ def standin(host, port, latency_scale, faults, seed, credits_limit, image_size_p
 @cli.command()
 @click.option("--image", "image_only", is_flag=True, help="Only models that output images.")
 @click.option("--online", is_flag=True, help="Ask OPENROUTER_BASE_URL's /models instead of the bundled snapshot.")
+@click.option("--refresh", is_flag=True,
+              help="GET /models with OPENROUTER_API_KEY and write a new dated snapshot (estimates, capabilities "
+                   "and the stand-in's prices follow it).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def models(image_only, online, fmt):
-    """List models with prices in USD per million tokens (snapshot, or --online)."""
-    from engine.providers.pricing import list_models  # noqa: PLC0415
+def models(image_only, online, refresh, fmt):
+    """List models with prices in USD per million tokens (snapshot, or --online); --refresh renews the snapshot."""
+    from engine.providers.pricing import list_models, refresh_snapshot  # noqa: PLC0415
 
+    if refresh:
+        import asyncio  # noqa: PLC0415
+
+        from engine.providers.openrouter import OpenRouterClient, OpenRouterError  # noqa: PLC0415
+
+        async def write():
+            async with OpenRouterClient(timeout=30.0) as client:
+                return await refresh_snapshot(client)
+        try:
+            path = asyncio.run(write())
+        except (ValueError, OpenRouterError) as exc:
+            raise click.ClickException(str(exc))
+        click.echo(f"wrote {path}", err=True)
     try:
         rows, source = list_models(image_only=image_only, online=online)
     except Exception as exc:  # the listing says what failed (network, key, file)

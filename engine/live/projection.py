@@ -196,7 +196,7 @@ class Projector:
         session = self._rows["sessions"].get((r.session_id,), {})
         self._upsert("api_calls", (p["call_id"],), session_id=r.session_id, item_id=r.item_id,
                      purpose=p["purpose"], model=p["model"], attempt=p["attempt"], started_at=_ts(r),
-                     status="in_flight", cost_usd=0.0, simulated=bool(session.get("simulated")))
+                     status="in_flight", cost_usd=0.0, cost_estimated=False, simulated=bool(session.get("simulated")))
 
     def _on_api_call_finished(self, r: Record, p: dict) -> None:
         if (p["call_id"],) not in self._rows["api_calls"]:
@@ -204,7 +204,14 @@ class Projector:
         self._upsert("api_calls", (p["call_id"],), status=p["status"], http_status=p["http_status"],
                      latency_ms=p["latency_ms"], prompt_tokens=p["prompt_tokens"],
                      completion_tokens=p["completion_tokens"], cost_usd=p["cost_usd"],
-                     generation_id=p.get("generation_id"), error=p.get("error"), finished_at=_ts(r))
+                     generation_id=p.get("generation_id"), error=p.get("error"), finished_at=_ts(r),
+                     cost_estimated=bool(p.get("cost_estimated")))
+
+    def _on_api_cost_settled(self, r: Record, p: dict) -> None:
+        if (p["call_id"],) not in self._rows["api_calls"]:
+            return
+        self._upsert("api_calls", (p["call_id"],), cost_usd=p["cost_usd"], cost_estimated=bool(p["estimated"]),
+                     error=None if not p["estimated"] else "cost unknown: held at the estimate")
 
     def _on_prompt_generated(self, r: Record, p: dict) -> None:
         self._upsert("proposals", (r.item_id, p["model"]), session_id=r.session_id, prompt=p["prompt"],

@@ -4,9 +4,13 @@ Online it talks to https://openrouter.ai/api/v1; offline the very same code runs
 over the built-in stand-in (``StandInTransport`` in-process, or ``assetgen standin``
 over HTTP), so what is rehearsed is what runs.
 
-Errors become typed exceptions that say whether a retry can help. ``chat_once``
-makes exactly one HTTP attempt (the pipeline counts attempts and emits events for
-each); ``chat`` adds bounded retries driven by ``retry_delay``.
+Errors become typed exceptions (errors.py) that say whether a retry can help, including
+the documented failure delivered with HTTP 200 (a top-level ``error`` and
+``finish_reason: "error"``), whose billed ``usage.cost`` travels with the exception.
+``chat_once`` makes exactly one HTTP attempt (the pipeline counts attempts and emits
+events for each); ``chat`` adds bounded retries decided by the RetryPolicy (retry.py).
+With a ``CapabilityBook`` (capabilities.py) each request carries only the parameters
+its model takes. ``generation_cost`` finds the bill when an answer's usage lacks it.
 
 The API key goes into one header and nowhere else: not into messages, reprs or
 results. Server-supplied messages are scrubbed of it too, in case a proxy echoes it.
@@ -18,14 +22,22 @@ import base64
 import binascii
 import io
 import json
+import logging
+import math
 import os
 import random
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import httpx
+
+from engine.providers.capabilities import CapabilityBook
+from engine.providers.errors import (AuthError, BadRequest, CreditsError, MalformedContent, ModerationError, NotFound,
+                     OpenRouterError, RateLimited, RequestTimeout, UpstreamError, error_from_response)
+from engine.providers.retry import RetryDecision, RetryPolicy
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -35,6 +47,7 @@ __all__ = [
     "CreditsError",
     "MalformedContent",
     "ModerationError",
+    "NotFound",
     "OpenRouterClient",
     "OpenRouterError",
     "RateLimited",
@@ -45,148 +58,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-
-# metadata.error_type is more precise than the status: these never succeed on retry ...
-_PERMANENT_ERROR_TYPES = {"context_length_exceeded", "content_policy_violation", "invalid_request",
-                          "insufficient_credits", "authentication_error"}
-# ... and these are worth another attempt whatever the status says.
-_TRANSIENT_ERROR_TYPES = {"rate_limit_exceeded", "provider_overloaded", "timeout", "provider_error",
-                          "upstream_error", "server_error"}
-
-
-# --- errors ------------------------------------------------------------------------------------
-class OpenRouterError(Exception):
-    """An API call that did not produce a usable answer.
-
-    ``retryable`` says whether the same request may succeed later; ``retry_after``
-    is the server's advice in seconds (Retry-After header or error.availability).
-    """
-    default_retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, code: Any = None,
-                 error_type: str | None = None, retryable: bool | None = None,
-                 retry_after: float | None = None, metadata: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code if code is not None else status
-        self.error_type = error_type
-        self.retryable = self.default_retryable if retryable is None else retryable
-        self.retry_after = retry_after
-        self.metadata = metadata or {}
-        # the answer that was billed despite the failure (e.g. an undecodable image), if any
-        self.result: "ChatResult | None" = None
-
-    def __str__(self) -> str:
-        status = f"{self.status} " if self.status is not None else ""
-        kind = f" [{self.error_type}]" if self.error_type else ""
-        return f"{status}{self.message}{kind}"
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(status={self.status!r}, error_type={self.error_type!r}, "
-                f"retryable={self.retryable!r}, message={self.message!r})")
-
-
-class BadRequest(OpenRouterError):
-    """400: the request itself is wrong (unknown model, bad parameters). Not retried."""
-
-
-class AuthError(OpenRouterError):
-    """401: missing, bad or disabled key. A configuration error: stop."""
-
-
-class CreditsError(OpenRouterError):
-    """402: out of credits or the key's limit is reached. Stop spending; do not retry blindly."""
-
-
-class ModerationError(OpenRouterError):
-    """403: a moderation or guardrail block; ``reasons`` and ``flagged_input`` say why."""
-
-    @property
-    def reasons(self) -> list[str]:
-        return list(self.metadata.get("reasons") or [])
-
-    @property
-    def flagged_input(self) -> str | None:
-        return self.metadata.get("flagged_input")
-
-
-class RequestTimeout(OpenRouterError):
-    """408, or no answer before the client's timeout. Retried with backoff."""
-    default_retryable = True
-
-
-class RateLimited(OpenRouterError):
-    """429: honour Retry-After, else back off exponentially with jitter."""
-    default_retryable = True
-
-
-class UpstreamError(OpenRouterError):
-    """5xx (502 model down, 503 no provider, 524 edge timeout, 529 overloaded) or a broken connection."""
-    default_retryable = True
-
-
-class MalformedContent(OpenRouterError):
-    """The model answered, but not with what was asked (bad JSON, no image, bytes that are no image).
-
-    A model error, not a crash: retry, or drop that competitor.
-    """
-    default_retryable = True
-
-
-_ERRORS_BY_STATUS = {400: BadRequest, 401: AuthError, 402: CreditsError, 403: ModerationError,
-                     408: RequestTimeout, 429: RateLimited}
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # an HTTP date
-        from email.utils import parsedate_to_datetime  # noqa: PLC0415
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def error_from_response(status: int, body: Any, headers: httpx.Headers | dict | None = None,
-                        *, scrub: Callable[[str], str] = lambda s: s) -> OpenRouterError:
-    """Map an OpenRouter error answer (status + ``{"error":{code,message,metadata}}``) to its exception."""
-    headers = headers or {}
-    err = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(err, dict):
-        err = {"message": body if isinstance(body, str) else None}
-    code = err.get("code")
-    if status == 200 and isinstance(code, int):  # an error delivered with HTTP 200 (mid-generation)
-        status = code
-    metadata = err.get("metadata") if isinstance(err.get("metadata"), dict) else {}
-    availability = err.get("availability") if isinstance(err.get("availability"), dict) else {}
-    error_type = metadata.get("error_type") or err.get("type")
-    message = scrub(str(err.get("message") or f"HTTP {status}"))[:500]
-
-    retry_after = _parse_retry_after(headers.get("retry-after") if headers else None)
-    if retry_after is None and availability.get("retry_after") is not None:
-        retry_after = _parse_retry_after(str(availability["retry_after"]))
-
-    cls = _ERRORS_BY_STATUS.get(status)
-    if cls is None:
-        cls = UpstreamError if status >= 500 else BadRequest
-    retryable = None
-    if status == 503:  # no provider meets the routing requirements: only retry when told it may help
-        retryable = bool(availability.get("retryable", False))
-    elif "retryable" in availability:
-        retryable = bool(availability["retryable"])
-    if error_type in _PERMANENT_ERROR_TYPES:
-        retryable = False
-    elif error_type in _TRANSIENT_ERROR_TYPES and cls not in (AuthError, CreditsError, BadRequest):
-        retryable = True
-    if availability:
-        metadata = {**metadata, "availability": availability}
-    return cls(message, status=status, code=code, error_type=error_type, retryable=retryable,
-               retry_after=retry_after, metadata=metadata)
+log = logging.getLogger(__name__)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -262,7 +134,8 @@ class ChatResult:
         return value
 
     def _malformed(self, message: str, error_type: str) -> "MalformedContent":
-        error = MalformedContent(message, error_type=error_type, metadata={"finish_reason": self.finish_reason})
+        error = MalformedContent(message, error_type=error_type, metadata={"finish_reason": self.finish_reason},
+                                 http_status=200)
         error.result = self  # the call was still billed: callers settle its cost
         return error
 
@@ -280,21 +153,28 @@ def _decode_data_url(url: str) -> bytes:
 
 # --- client ------------------------------------------------------------------------------------
 class OpenRouterClient:
-    """Async OpenRouter client over httpx; ``transport`` swaps in the offline stand-in."""
+    """Async OpenRouter client over httpx; ``transport`` swaps in the offline stand-in.
+
+    ``capabilities`` (or ``load_capabilities()``) lets each request carry only what its model
+    takes; ``retry_policy`` (else one built from the backoff settings) decides retries.
+    """
 
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None,
                  transport: httpx.AsyncBaseTransport | None = None, timeout: float = 60.0,
                  app_url: str = "https://github.com/assetgen", app_title: str = "assetgen",
                  max_retries: int = 4, backoff_base: float = 0.5, backoff_cap: float = 20.0,
-                 retry_after_cap: float = 120.0, rng: random.Random | None = None):
+                 retry_after_cap: float = 120.0, rng: random.Random | None = None,
+                 retry_policy: RetryPolicy | None = None, capabilities: CapabilityBook | None = None,
+                 cost_lookup_delay: float = 0.5, cost_lookup_timeout: float = 30.0):
         self.base_url = (base_url or os.environ.get("OPENROUTER_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.__key = api_key if api_key is not None else os.environ.get("OPENROUTER_API_KEY", "")
         self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.retry_after_cap = retry_after_cap
-        self._rng = rng or random.Random()
+        self.retry_policy = retry_policy or RetryPolicy(
+            max_retries=max_retries, backoff_base=backoff_base, backoff_cap=backoff_cap,
+            retry_after_cap=retry_after_cap, rng=rng)
+        self.capabilities = capabilities
+        self.cost_lookup_delay = cost_lookup_delay
+        self.cost_lookup_timeout = cost_lookup_timeout
         headers = {"HTTP-Referer": app_url, "X-OpenRouter-Title": app_title, "X-Title": app_title,
                    "Content-Type": "application/json"}
         if self.__key:
@@ -310,6 +190,10 @@ class OpenRouterClient:
     def has_key(self) -> bool:
         return bool(self.__key)
 
+    @property
+    def max_retries(self) -> int:
+        return self.retry_policy.max_retries
+
     async def __aenter__(self) -> "OpenRouterClient":
         return self
 
@@ -324,8 +208,12 @@ class OpenRouterClient:
 
     # -- one HTTP exchange ----------------------------------------------------------------------
     async def _request(self, method: str, path: str, *, json_body: dict | None = None,
-                       params: dict | None = None) -> tuple[Any, float]:
-        """Send one request; return (parsed JSON, latency ms) or raise the matching OpenRouterError."""
+                       params: dict | None = None) -> tuple[Any, float, httpx.Headers]:
+        """Send one request; return (parsed JSON, latency ms, headers) or raise the matching error.
+
+        A 200 whose body has ``error`` is returned as it is: only the caller knows whether
+        it was billed (chat) or simply failed (the other endpoints).
+        """
         started = time.perf_counter()
         try:
             response = await self._http.request(method, path.lstrip("/"), json=json_body, params=params)
@@ -340,14 +228,35 @@ class OpenRouterClient:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
-        if response.status_code >= 400 or (isinstance(body, dict) and "error" in body and "choices" not in body):
+        if response.status_code >= 400:
             if body is None:
                 body = self._scrub(response.text[:300]) or f"HTTP {response.status_code}"
             raise error_from_response(response.status_code, body, response.headers, scrub=self._scrub)
         if body is None:
             raise UpstreamError(f"answer is not JSON (HTTP {response.status_code})", status=response.status_code,
                                 error_type="invalid_response")
-        return body, latency_ms
+        return body, latency_ms, response.headers
+
+    async def _get(self, path: str, params: dict | None = None) -> dict:
+        data, _, headers = await self._request("GET", path, params=params)
+        if isinstance(data, dict) and data.get("error") is not None:
+            raise error_from_response(200, data, headers, scrub=self._scrub)
+        return data
+
+    # -- capabilities -----------------------------------------------------------------------------
+    async def load_capabilities(self, *, fallback: list[dict] | None = None,
+                                fallback_source: str = "price snapshot") -> CapabilityBook:
+        """What each model takes and gives, from GET /models; ``fallback`` entries when that fails."""
+        try:
+            entries = await self.models()
+            book = CapabilityBook(entries, source=f"GET {self.base_url}/models")
+        except OpenRouterError as error:
+            if fallback is None:
+                raise
+            log.warning("GET /models failed (%s): using the %s", error, fallback_source)
+            book = CapabilityBook(fallback, source=fallback_source)
+        self.capabilities = book
+        return book
 
     # -- chat -------------------------------------------------------------------------------------
     async def chat_once(self, *, model: str, messages: list[dict], response_format: dict | None = None,
@@ -361,20 +270,48 @@ class OpenRouterClient:
                     "temperature": temperature, "seed": seed, "modalities": modalities,
                     "image_config": image_config, "user": user, "session_id": session_id}
         body.update({k: v for k, v in optional.items() if v is not None})
+        if self.capabilities is not None:
+            body, changed = self.capabilities.fit(model, body)
+            if changed:
+                log.debug("%s: fitted %s to what the model takes", model, ", ".join(changed))
         routing = dict(provider or {})
-        if response_format and response_format.get("type") == "json_schema":
+        schema_format = body.get("response_format") or {}
+        if schema_format.get("type") == "json_schema":
             # without it a provider that ignores the schema could be chosen silently
             routing.setdefault("require_parameters", True)
         if routing:
             body["provider"] = routing
-        data, latency_ms = await self._request("POST", "chat/completions", json_body=body)
-        result = self._chat_result(data, latency_ms, requested_model=model)
-        if modalities and "image" in modalities and not result.images:
-            error = MalformedContent(f"{model} answered without an image (finish_reason={result.finish_reason})",
-                                     error_type="no_image")
+        data, latency_ms, headers = await self._request("POST", "chat/completions", json_body=body)
+        generation_id = headers.get("x-generation-id")
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{model}: the answer is not a JSON object", status=502, http_status=200,
+                                error_type="invalid_response")
+        choices = data.get("choices") or []
+        failed_choice = next((c for c in choices if (c or {}).get("finish_reason") == "error"), None)
+        if data.get("error") is not None or failed_choice is not None:
+            raise self._mid_generation_error(data, latency_ms, headers, model, failed_choice)
+        result = self._chat_result(data, latency_ms, requested_model=model, generation_id=generation_id)
+        wanted_image = "image" in (body.get("modalities") or [])
+        if wanted_image and not result.images:
+            error = MalformedContent(f"{model} answered without an image (finish_reason={result.finish_reason}"
+                                     f"{', text: ' + repr(result.content[:80]) if result.content else ''})",
+                                     error_type="no_image", http_status=200)
             error.result = result
             raise error
         return result
+
+    def _mid_generation_error(self, data: dict, latency_ms: float, headers: httpx.Headers, model: str,
+                              failed_choice: dict | None) -> OpenRouterError:
+        """The documented failure after generation began: HTTP 200, ``error``, ``finish_reason: "error"``."""
+        doc = data.get("error")
+        if not isinstance(doc, dict):
+            doc = (failed_choice or {}).get("error")
+        if not isinstance(doc, dict):
+            doc = {"code": "server_error", "message": f"{model}: generation failed (finish_reason error)"}
+        error = error_from_response(200, {"error": doc}, headers, scrub=self._scrub)
+        error.result = self._chat_result(data, latency_ms, requested_model=model,
+                                         generation_id=headers.get("x-generation-id"), decode_images=False)
+        return error
 
     async def chat(self, *, on_retry: Callable[[OpenRouterError, int, float], Awaitable[None] | None] | None = None,
                    **kwargs) -> ChatResult:
@@ -383,63 +320,62 @@ class OpenRouterClient:
         ``on_retry(error, attempt, delay_s)`` is called before each wait, so callers can log or emit.
         """
         attempt = 0
+        seen: Counter[str] = Counter()
         while True:
             attempt += 1
             try:
                 return await self.chat_once(**kwargs)
             except OpenRouterError as error:
-                delay = self.retry_delay(error, attempt)
-                if delay is None:
+                seen[error.cause] += 1
+                decision = self.retry_policy.decide(error, attempt, seen=seen)
+                if decision is None:
                     raise
                 if on_retry is not None:
-                    maybe = on_retry(error, attempt, delay)
+                    maybe = on_retry(error, attempt, decision.delay_s)
                     if asyncio.iscoroutine(maybe):
                         await maybe
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                if decision.delay_s > 0:
+                    await asyncio.sleep(decision.delay_s)
+
+    def retry_decision(self, error: OpenRouterError, attempt: int, *, seen=None) -> RetryDecision | None:
+        """Whether and how to retry after ``attempt`` attempts failed, the last with ``error``."""
+        return self.retry_policy.decide(error, attempt, seen=seen)
 
     def retry_delay(self, error: OpenRouterError, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt after ``attempt`` attempts failed; None = give up.
+        """Seconds to wait before the next attempt; None = give up (see ``retry_decision``)."""
+        decision = self.retry_policy.decide(error, attempt)
+        return None if decision is None else decision.delay_s
 
-        The server's advice (Retry-After, error.availability.retry_after) wins, capped by
-        ``retry_after_cap``; otherwise exponential backoff with jitter, capped by ``backoff_cap``.
-        """
-        if not error.retryable or attempt > self.max_retries:
-            return None
-        if error.retry_after is not None:
-            return min(error.retry_after, self.retry_after_cap)
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        # "equal jitter": never less than half the step, so a burst of clients spreads out but still waits
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-
-    def _chat_result(self, data: dict, latency_ms: float, *, requested_model: str) -> ChatResult:
+    def _chat_result(self, data: dict, latency_ms: float, *, requested_model: str,
+                     generation_id: str | None = None, decode_images: bool = True) -> ChatResult:
         choices = data.get("choices") or []
-        if not choices:
-            raise MalformedContent(f"{requested_model} answered without choices", error_type="no_choices")
-        choice = choices[0]
+        if not choices and decode_images:
+            error = MalformedContent(f"{requested_model} answered without choices", error_type="no_choices",
+                                     http_status=200)
+            error.result = self._chat_result(data, latency_ms, requested_model=requested_model,
+                                             generation_id=generation_id, decode_images=False)
+            raise error
+        choice = choices[0] if choices else {}
         message = choice.get("message") or {}
-        finish_reason = choice.get("finish_reason")
-        if finish_reason == "error":
-            raise error_from_response(200, {"error": choice.get("error") or {"code": 502, "message":
-                                      "generation failed"}}, scrub=self._scrub)
-        usage = data.get("usage") or {}
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         details = usage.get("completion_tokens_details") or {}
-        cost = usage.get("cost")
         result = ChatResult(
-            id=data.get("id"),
+            id=data.get("id") or generation_id,
             model=data.get("model") or requested_model,
             provider=data.get("provider"),
             content=message.get("content"),
             images=[],
-            finish_reason=finish_reason,
+            finish_reason=choice.get("finish_reason"),
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             reasoning_tokens=int(details.get("reasoning_tokens") or 0),
             image_tokens=int(details.get("image_tokens") or 0),
-            cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+            cost_usd=_billed(usage.get("cost")),
             latency_ms=latency_ms,
             raw=data,
         )
+        if not decode_images:
+            return result
         for item in message.get("images") or []:
             url = ((item or {}).get("image_url") or {}).get("url") or ""
             try:
@@ -450,7 +386,7 @@ class OpenRouterClient:
             fmt = sniff_image_format(raw)
             if fmt is None:
                 error = MalformedContent(f"{requested_model} returned an image that does not decode "
-                                         f"({len(raw)} bytes)", error_type="invalid_image")
+                                         f"({len(raw)} bytes)", error_type="invalid_image", http_status=200)
                 error.result = result  # billed all the same
                 raise error
             result.images.append(raw)
@@ -464,15 +400,48 @@ class OpenRouterClient:
         if output_modalities:
             value = output_modalities if isinstance(output_modalities, str) else ",".join(output_modalities)
             params = {"output_modalities": value}
-        data, _ = await self._request("GET", "models", params=params)
+        data = await self._get("models", params=params)
         return list(data.get("data") or [])
 
     async def key_info(self) -> dict:
         """GET /key: limit, limit_remaining, usage… — check it before a costly batch."""
-        data, _ = await self._request("GET", "key")
+        data = await self._get("key")
         return dict(data.get("data") or {})
 
     async def generation(self, generation_id: str) -> dict:
         """GET /generation?id=…: audit stats (404 for a second or more after the call)."""
-        data, _ = await self._request("GET", "generation", params={"id": generation_id})
+        data = await self._get("generation", params={"id": generation_id})
         return dict(data.get("data") or {})
+
+    async def generation_cost(self, generation_id: str, *, timeout_s: float | None = None,
+                              first_delay_s: float | None = None) -> float | None:
+        """The billed ``total_cost`` of a generation, asked until it is ready; None when it never is.
+
+        /generation answers 404 for a few seconds after the call: ask at once, then back off
+        (``first_delay_s`` doubling, at most 8 s apart) until ``timeout_s`` has passed.
+        """
+        timeout_s = self.cost_lookup_timeout if timeout_s is None else timeout_s
+        delay = self.cost_lookup_delay if first_delay_s is None else first_delay_s
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                cost = _billed((await self.generation(generation_id)).get("total_cost"))
+                if cost is not None:
+                    return cost
+            except (NotFound, RateLimited, RequestTimeout, UpstreamError):
+                pass  # not there yet, or a passing fault: ask again
+            except OpenRouterError as error:
+                log.warning("cost of generation %s cannot be looked up: %s", generation_id, error)
+                return None
+            if time.monotonic() + delay > deadline:
+                return None
+            await asyncio.sleep(delay)
+            delay = min(max(delay, 0.05) * 2, 8.0)
+
+
+def _billed(value: Any) -> float | None:
+    """A usage.cost / total_cost as USD; None when it is not a number (unknown, never a silent 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and number >= 0 else None

@@ -7,6 +7,11 @@ so the offline stand-in can serve it verbatim and a fresh download can replace i
 
 Router entries such as ``openrouter/auto`` carry ``"-1"``: any negative, missing
 or unparseable price is *unknown* (``None``), never a negative or a silent zero.
+
+``assetgen models --refresh`` writes a new dated snapshot
+(``openrouter-snapshot-YYYY-MM-DD.json`` beside the bundled one) from ``GET /models``;
+the newest dated snapshot is the default from then on, for estimates, capabilities and
+the stand-in's prices alike.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from engine.config import BUNDLED_DATA
+
+from engine.providers.capabilities import Modalities
 
 __all__ = [
     "DEFAULT_SNAPSHOT_PATH",
@@ -29,6 +36,8 @@ __all__ = [
     "list_models",
     "load_snapshot",
     "model_rows",
+    "newest_snapshot_path",
+    "refresh_snapshot",
 ]
 
 DEFAULT_SNAPSHOT_PATH = BUNDLED_DATA / "pricing" / "openrouter-snapshot.json"
@@ -71,7 +80,7 @@ def _price(value) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class ModelPrice:
+class ModelPrice(Modalities):
     """One model's prices in USD per token (``request`` per request, ``image`` per input image).
 
     ``None`` means unknown. ``raw`` is the snapshot entry exactly as /models returns it.
@@ -89,14 +98,6 @@ class ModelPrice:
     context_length: int | None
     max_completion_tokens: int | None
     raw: dict
-
-    @property
-    def outputs_images(self) -> bool:
-        return "image" in self.output_modalities
-
-    @property
-    def outputs_text(self) -> bool:
-        return "text" in self.output_modalities
 
     @property
     def provider_prefix(self) -> str:
@@ -198,9 +199,20 @@ class PriceBook:
                 + image_tokens * image_rate + (price.request or 0.0))
 
 
+_DATED_GLOB = "openrouter-snapshot-????-??-??.json"
+
+
+def newest_snapshot_path(directory: str | os.PathLike | None = None) -> Path:
+    """The newest dated snapshot in ``directory`` (default: the bundled one's), else the bundled snapshot."""
+    folder = Path(directory) if directory else DEFAULT_SNAPSHOT_PATH.parent
+    dated = sorted(folder.glob(_DATED_GLOB))
+    return dated[-1] if dated else DEFAULT_SNAPSHOT_PATH
+
+
 def load_snapshot(path: str | os.PathLike | None = None) -> PriceBook:
-    """The price book from ``path`` (default: ASSETGEN_PRICING_SNAPSHOT, then the bundled snapshot)."""
-    resolved = Path(path or os.environ.get("ASSETGEN_PRICING_SNAPSHOT") or DEFAULT_SNAPSHOT_PATH)
+    """The price book from ``path`` (default: ASSETGEN_PRICING_SNAPSHOT, then the newest dated
+    snapshot written by ``models --refresh``, then the bundled snapshot)."""
+    resolved = Path(path or os.environ.get("ASSETGEN_PRICING_SNAPSHOT") or newest_snapshot_path())
     return _load_cached(str(resolved.resolve()), resolved.stat().st_mtime_ns)
 
 
@@ -227,6 +239,33 @@ def model_rows(entries: list[dict], *, image_only: bool = False) -> list[dict]:
         rows.append({"id": price.id, "name": price.name, **per_m, "context_length": price.context_length,
                      "output_modalities": list(price.output_modalities)})
     return rows
+
+
+async def refresh_snapshot(client, *, directory: str | os.PathLike | None = None, today: str | None = None) -> Path:
+    """GET /models with the key and write it as ``openrouter-snapshot-<today>.json``; returns the path.
+
+    Refuses (ValueError) without a key or when the answer lists no usable model, so a
+    bad answer never replaces a good snapshot.
+    """
+    import datetime  # noqa: PLC0415
+
+    if not client.has_key:
+        raise ValueError("OPENROUTER_API_KEY is not set: `assetgen models --refresh` asks OpenRouter's "
+                         "/models with your key; export it first")
+    entries = await client.models()
+    usable = [e for e in entries if isinstance(e, dict) and e.get("id") and isinstance(e.get("pricing"), dict)]
+    if not usable:
+        raise ValueError(f"GET {client.base_url}/models listed no model with prices; the snapshot is unchanged")
+    date = today or datetime.date.today().isoformat()
+    folder = Path(directory) if directory else DEFAULT_SNAPSHOT_PATH.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"openrouter-snapshot-{date}.json"
+    doc = {"as_of": date, "source": f"GET {client.base_url}/models ({len(usable)} models). Estimates only: "
+                                   "bill from usage.cost.", "data": usable}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # whole or not at all: a reader never sees half a snapshot
+    return path
 
 
 def list_models(*, image_only: bool = False, online: bool = False) -> tuple[list[dict], str]:

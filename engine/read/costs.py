@@ -93,5 +93,5 @@ def per_call_table(store: Store, *, session_id: str | None = None, limit: int = 
     where, params = _session_filter(session_id)
     return store.query_df(
         "SELECT call_id, session_id, item_id, purpose, model, status, http_status, attempt, latency_ms, "
-        "prompt_tokens, completion_tokens, cost_usd, simulated, started_at, finished_at, error "
+        "prompt_tokens, completion_tokens, cost_usd, cost_estimated, simulated, started_at, finished_at, error "
         f"FROM api_calls c WHERE {where} ORDER BY started_at DESC NULLS LAST LIMIT ?", [*params, limit])

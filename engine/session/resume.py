@@ -12,6 +12,7 @@ from engine.templates.catalog import load_catalog
 from engine.session.competition import Proposal
 from engine.session.run import SessionRun
 from engine.providers.pricing import load_snapshot
+from engine.providers.capabilities import CapabilityBook, UnsuitableModel, check_session_models
 from engine.providers.openrouter import OpenRouterClient
 from engine.session.spec import RunSpec, SpecError
 from engine.templates.brief import active_template, ensure_default_template, get_template_version
@@ -73,8 +74,30 @@ async def prepare_run(engine: "SessionHost", spec: RunSpec, *, session_id: str, 
         template = await asyncio.to_thread(get_template_version, store, resumed["template_version"])
     price_book = load_snapshot()
     client = (engine.client_factory or make_client)(spec, price_book=price_book)
+    await _know_the_models(client, spec, price_book)
     return SessionRun(engine, session_id=session_id, spec=spec, assets=assets, client=client,
                       price_book=price_book, template=template, catalog_path=str(catalog.path), resumed=resumed)
+
+
+async def _know_the_models(client, spec: RunSpec, price_book) -> None:
+    """Learn what the chosen models take and give (online: GET /models; offline: the snapshot the
+    stand-in serves) and refuse, before anything is paid for, a choice that cannot work."""
+    snapshot = f"price snapshot of {price_book.as_of}"
+    try:
+        book = getattr(client, "capabilities", None)
+        if book is None and hasattr(client, "load_capabilities"):
+            if spec.provider == "openrouter":
+                book = await client.load_capabilities(fallback=price_book.entries, fallback_source=snapshot)
+            else:
+                book = client.capabilities = CapabilityBook(price_book.entries, source=snapshot)
+        if book is not None:
+            check_session_models(book, image_model=spec.image_model, competitors=spec.models)
+    except UnsuitableModel as exc:
+        await client.aclose()
+        raise SpecError(str(exc)) from None
+    except BaseException:
+        await client.aclose()
+        raise
 
 
 def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[str, Any]]:

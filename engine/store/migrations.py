@@ -176,9 +176,16 @@ def m002_template_activation(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE template_versions ADD COLUMN activated_at TIMESTAMPTZ")
 
 
+def m003_call_cost_state(con: duckdb.DuckDBPyConnection) -> None:
+    # A call whose answer carried no cost holds its estimate until /generation tells the bill:
+    # the console must show such a cost as estimated, never as a settled figure (or as $0).
+    con.execute("ALTER TABLE api_calls ADD COLUMN cost_estimated BOOLEAN DEFAULT false")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_core_tables,
     m002_template_activation,
+    m003_call_cost_state,
 ]
 
 

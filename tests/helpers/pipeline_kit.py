@@ -60,7 +60,8 @@ def write_catalog(path: Path, count: int, *, asset_type: str = "icons") -> Path:
 
 
 def standin_client_factory(*, backoff_base: float = 0.01, backoff_cap: float = 0.05, api_key: str = "standin",
-                           transports: list | None = None, **standin_options) -> Callable:
+                           retry_after_cap: float = 0.05, transports: list | None = None,
+                           **standin_options) -> Callable:
     """An Engine ``client_factory``: the real client over the stand-in, with test-fast backoff.
 
     ``transports`` (a list) collects each transport made, so a test can read its request log.
@@ -70,8 +71,9 @@ def standin_client_factory(*, backoff_base: float = 0.01, backoff_cap: float = 0
                                      price_book=price_book, **standin_options)
         if transports is not None:
             transports.append(transport)
+        # the stand-in advises waits in whole seconds, as OpenRouter does: tests cap them
         return OpenRouterClient(base_url=TEST_BASE_URL, api_key=api_key, transport=transport,
-                                backoff_base=backoff_base, backoff_cap=backoff_cap)
+                                backoff_base=backoff_base, backoff_cap=backoff_cap, retry_after_cap=retry_after_cap)
     return factory
 
 
@@ -104,7 +106,7 @@ def mock_client_factory(handler: Callable[[httpx.Request], Awaitable[httpx.Respo
                         api_key: str = "sk-test-key") -> Callable:
     def factory(spec, price_book=None):
         return OpenRouterClient(base_url=TEST_BASE_URL, api_key=api_key, transport=httpx.MockTransport(handler),
-                                backoff_base=0.01, backoff_cap=0.05)
+                                backoff_base=0.01, backoff_cap=0.05, retry_after_cap=0.05)
     return factory
 
 

@@ -1,4 +1,4 @@
-"""Injectable faults for the offline stand-in: "429=0.1,502=0.05,timeout=0.02,malformed=0.05".
+"""Injectable faults for the offline stand-in: "429=0.1,502=0.05,timeout=0.02,error200=0.03,no_image=0.03".
 
 Each request draws at most one fault from its own seeded RNG, so the same seed and
 the same requests give the same faults, whatever order concurrent calls finish in.
@@ -10,11 +10,17 @@ from dataclasses import dataclass, field
 
 __all__ = ["FAULT_KINDS", "FaultSpec", "parse_faults"]
 
-# Statuses the stand-in can answer with, plus two non-status faults:
-#   timeout   - no answer; the transport raises httpx.ReadTimeout (the server stalls past the client)
-#   malformed - a 200 whose content is not what was asked (bad JSON, bytes that are no image)
+# Statuses the stand-in can answer with (429 with its wait advice in the header, metadata or the
+# provider's headers; 503 with Retry-After), plus faults that are not a status:
+#   timeout      - no answer; the transport raises httpx.ReadTimeout (the server stalls past the client)
+#   malformed    - a 200 whose content is not what was asked (bad JSON, bytes that are no image)
+#   error200     - a failure after generation began: HTTP 200, top-level error (code int or string),
+#                  finish_reason "error", the partial usage billed
+#   no_image     - an image model answers in text only (billed); text requests are unaffected
+#   no_endpoints - 404 "No endpoints found that can handle the requested parameters"
+#   no_cost      - a normal, billed answer whose usage lacks the cost (GET /generation has it)
 FAULT_KINDS = ("400", "401", "402", "403", "408", "429", "500", "502", "503", "524", "529",
-               "timeout", "malformed")
+               "timeout", "malformed", "error200", "no_image", "no_endpoints", "no_cost")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ asyncio streams, stdlib only, keep-alive, one handler task per connection; every
 answer comes from the same ``OpenRouterStandIn`` the in-process transport uses.
 
 A timeout fault holds the connection open for ``timeout_after_s`` (default 75 s,
-past a 60-s client timeout) and then closes it without an answer.
+past a 60-s client timeout) and then closes it without an answer. A ``stream: true``
+answer goes out with chunked transfer encoding, each SSE piece as it is ready.
 """
 from __future__ import annotations
 
@@ -90,8 +91,11 @@ class StandInServer:
                 if reply.stalled:  # a timeout fault: never answer
                     return
                 close = headers.get("connection", "").lower() == "close"
-                _write_response(writer, reply.status, reply.headers, reply.body, close=close)
-                await writer.drain()
+                if reply.stream is not None:
+                    await _write_stream(writer, reply.status, reply.headers, reply.stream, close=close)
+                else:
+                    _write_response(writer, reply.status, reply.headers, reply.body, close=close)
+                    await writer.drain()
                 if close:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -135,16 +139,34 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     return method.upper(), target, headers, body
 
 
-def _write_response(writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes,
-                    *, close: bool) -> None:
+def _head(status: int, headers: dict[str, str]) -> bytes:
     try:
         reason = HTTPStatus(status).phrase
     except ValueError:  # 524, 529: Cloudflare's and Anthropic's own codes
         reason = {524: "A Timeout Occurred", 529: "Site Overloaded"}.get(status, "Error")
-    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _write_response(writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes,
+                    *, close: bool) -> None:
     merged = {**headers, "content-length": str(len(body)), "connection": "close" if close else "keep-alive"}
-    lines += [f"{name}: {value}" for name, value in merged.items()]
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+    writer.write(_head(status, merged) + body)
+
+
+async def _write_stream(writer: asyncio.StreamWriter, status: int, headers: dict[str, str], pieces,
+                        *, close: bool) -> None:
+    merged = {**headers, "transfer-encoding": "chunked", "connection": "close" if close else "keep-alive"}
+    writer.write(_head(status, merged))
+    try:
+        async for piece in pieces:
+            if piece:
+                writer.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                await writer.drain()
+    finally:
+        await pieces.aclose()
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
 
 
 async def start_standin_server(*, host: str = "127.0.0.1", port: int = DEFAULT_STANDIN_PORT,

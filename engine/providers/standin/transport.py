@@ -7,8 +7,14 @@ spending money. One handler (``OpenRouterStandIn``) serves two ways:
 * ``assetgen standin --port 4510`` serves it over HTTP (standin_server.py), so any
   OpenRouter client can point ``OPENROUTER_BASE_URL`` at it.
 
-Real model ids and prices come from the dated snapshot, so ``usage.cost`` is exactly
-tokens × snapshot price. Latency is lognormal per model (scaled by ``latency_scale``;
+Real model ids, prices, ``supported_parameters`` and modalities come from the dated
+snapshot, so ``usage.cost`` is exactly tokens × snapshot price, and a request with
+``provider.require_parameters: true`` carrying a parameter its model does not list is
+refused with OpenRouter's 404 "No endpoints found". Every 200 carries ``X-Generation-Id``
+and is recorded for ``GET /generation?id=`` (ready after a moment, like OpenRouter's);
+``stream: true`` answers in server-sent events (sse.py). Faults (faults.py) include the
+documented failures after generation began (``error200``), an image model answering in
+text only (``no_image``) and usage without a cost (``no_cost``). Latency is lognormal per model (scaled by ``latency_scale``;
 0 never sleeps). Faults are drawn from an RNG seeded per request by
 (seed, model, body digest, how many times that same body was seen), so a run with the
 same seed and requests meets the same faults in the same places.
@@ -24,13 +30,18 @@ import random
 import string
 import time
 from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable
 from urllib.parse import parse_qs
 
 import httpx
 
 from engine.providers.pricing import PriceBook, estimate_tokens, image_output_tokens, load_snapshot
 from engine.providers.standin.render import render_image
+from engine.providers.capabilities import ModelCapabilities, unsupported_parameters
 from engine.providers.standin.faults import FaultSpec
+from engine.providers.sse import DONE, PROCESSING_COMMENT, completion_chunks, encode_event
+from engine.providers.standin.replies import (MID_GENERATION_ERRORS, NO_IMAGE_TEXT, error_body, fault_reply, fill_schema, malform,
+                              no_endpoints_body, pick_image_text)
 from engine.providers.standin.voices import parse_brief, voice_for, write_prompt
 
 __all__ = ["OpenRouterStandIn", "StandInReply", "StandInTransport", "ASPECT_SIZES", "image_dimensions"]
@@ -78,17 +89,11 @@ class StandInReply:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     stalled: bool = False  # timeout fault: no answer was given at all
+    stream: AsyncIterator[bytes] | None = None  # stream: true — the body comes as SSE pieces
 
 
-def _error_body(status: int, message: str, *, error_type: str | None = None, metadata: dict | None = None,
-                availability: dict | None = None) -> dict:
-    meta = dict(metadata or {})
-    if error_type:
-        meta["error_type"] = error_type
-    error: dict = {"code": status, "message": message, "metadata": meta}
-    if availability:
-        error["availability"] = availability
-    return {"error": error}
+_SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+_COMMENT_EVERY_S = 1.0  # while the model works, a stream says so this often
 
 
 class OpenRouterStandIn:
@@ -123,7 +128,7 @@ class OpenRouterStandIn:
         route = path.split("/api/v1", 1)[-1].rstrip("/") or "/"
         params = {k: v[-1] for k, v in parse_qs(query).items()}
         if self.api_key_required and not headers.get("authorization", "").removeprefix("Bearer ").strip():
-            return self._json(401, _error_body(401, "No auth credentials found", error_type="authentication_error"))
+            return self._json(401, error_body(401, "No auth credentials found"))
         if method == "POST" and route == "/chat/completions":
             return await self._chat(body, stall_s)
         if method == "GET" and route == "/models":
@@ -132,7 +137,7 @@ class OpenRouterStandIn:
             return self._json(200, {"data": self.key_data()})
         if method == "GET" and route == "/generation":
             return self._generation(params.get("id", ""))
-        return self._json(404, _error_body(404, f"Not Found: {method} {path}"))
+        return self._json(404, error_body(404, f"Not Found: {method} {path}"))
 
     @staticmethod
     def _json(status: int, doc: dict, headers: dict[str, str] | None = None) -> StandInReply:
@@ -156,7 +161,7 @@ class OpenRouterStandIn:
     def _generation(self, gen_id: str) -> StandInReply:
         ready_at, data = self._generations.get(gen_id, (None, None))
         if data is None or time.monotonic() < ready_at:  # like OpenRouter: not there for a moment
-            return self._json(404, _error_body(404, f"Generation {gen_id} not found"))
+            return self._json(404, error_body(404, f"Generation {gen_id} not found"))
         return self._json(200, {"data": data})
 
     # -- chat ---------------------------------------------------------------------------------
@@ -194,24 +199,25 @@ class OpenRouterStandIn:
             if not isinstance(request, dict):
                 raise ValueError("body must be a JSON object")
         except ValueError as exc:
-            return self._json(400, _error_body(400, f"Invalid JSON body: {exc}", error_type="invalid_request"))
+            return self._json(400, error_body(400, f"Invalid JSON body: {exc}"))
         model_id = request.get("model")
         messages = request.get("messages")
         entry["model"] = model_id
         if not isinstance(model_id, str) or model_id not in self.price_book:
-            return self._json(400, _error_body(400, f"{model_id} is not a valid model ID",
-                                               error_type="invalid_request"))
+            return self._json(400, error_body(400, f"{model_id} is not a valid model ID"))
         if not isinstance(messages, list) or not messages:
-            return self._json(400, _error_body(400, "messages must be a non-empty array",
-                                               error_type="invalid_request"))
+            return self._json(400, error_body(400, "messages must be a non-empty array"))
         price = self.price_book.model(model_id)
         if price.prompt is None or price.completion is None:  # a router entry like openrouter/auto
-            return self._json(400, _error_body(400, f"{model_id} routes to other models; the stand-in "
-                                               "needs a concrete model id", error_type="invalid_request"))
+            return self._json(400, error_body(400, f"{model_id} routes to other models; the stand-in "
+                                              "needs a concrete model id"))
         if self.credits_limit is not None and self.usage_usd >= self.credits_limit:
-            return self._json(402, _error_body(402, "Insufficient credits: this key's limit of "
-                                               f"${self.credits_limit:.2f} is reached",
-                                               error_type="insufficient_credits"))
+            return self._json(402, error_body(402, "Insufficient credits: this key's limit of "
+                                              f"${self.credits_limit:.2f} is reached"))
+        refusal = _routing_refusal(request, ModelCapabilities.from_entry(price.raw))
+        if refusal is not None:  # no provider meets the routing requirements: OpenRouter says 404
+            entry["fault"] = f"no_endpoints ({refusal})"
+            return self._json(404, no_endpoints_body(refusal))
         rng, _ = self._request_rng(model_id, raw)
         profile = _PROFILES.get(price.provider_prefix, _DEFAULT_PROFILE)
         image_route = price.outputs_images
@@ -222,54 +228,59 @@ class OpenRouterStandIn:
             if stall_s > 0:
                 await asyncio.sleep(stall_s)
             return StandInReply(0, b"", stalled=True)
-        if fault and fault != "malformed":
+        if fault == "no_endpoints" or (fault and fault.isdigit()):
             entry["latency_s"] = rng.lognormvariate(math.log(0.25), 0.5)
             await self._sleep(entry["latency_s"])
-            return self._fault_reply(int(fault), model_id, profile, messages)
+            if fault == "no_endpoints":
+                return self._json(404, no_endpoints_body())
+            status, body, headers = fault_reply(int(fault), model_id, profile.provider, messages, rng,
+                                                retry_after_s=self.retry_after_s, latency_scale=self.latency_scale)
+            return self._json(status, body, headers)
+        answer = self._completion(request, price, profile, rng, entry, fault, image_route)
+        if request.get("stream") is True:
+            return StandInReply(200, b"", dict(_SSE_HEADERS), stream=self._stream(answer))
+        doc = await answer
+        return self._json(200, doc, {"x-generation-id": doc["id"]})
+
+    async def _completion(self, request: dict, price, profile: _Profile, rng: random.Random, entry: dict,
+                          fault: str | None, image_route: bool) -> dict:
+        """The answer, billed: a normal one, or the one the drawn fault calls for."""
         malformed = fault == "malformed"
-        if image_route:
+        if image_route and fault != "no_image":
             doc = await self._image_completion(request, price, profile, rng, entry, malformed)
+        elif image_route:  # an image model that answers in text only (Gemini does, now and then)
+            doc = await self._text_instead_of_image(request, price, profile, rng, entry)
         else:
             doc = await self._text_completion(request, price, profile, rng, entry, malformed)
+        if fault == "error200":
+            doc = self._failed_mid_generation(doc, price, rng)
         cost = doc["usage"]["cost"]
         entry["cost"] = cost
+        entry["generation_id"] = doc["id"]
         self.usage_usd += cost
         self._remember_generation(doc, profile, entry)
-        return self._json(200, doc)
+        if fault == "no_cost":  # billed all the same: only /generation knows how much
+            if rng.random() < 0.5:
+                del doc["usage"]
+            else:
+                doc["usage"]["cost"] = None
+        return doc
 
-    def _fault_reply(self, status: int, model_id: str, profile: _Profile, messages: list) -> StandInReply:
-        meta = {"provider_name": profile.provider, "model_slug": model_id}
-        headers: dict[str, str] = {}
-        if status == 429:
-            wait = self.retry_after_s * self.latency_scale
-            headers = {"retry-after": f"{wait:g}", "x-ratelimit-limit": "60", "x-ratelimit-remaining": "0",
-                       "x-ratelimit-reset": str(int((time.time() + wait) * 1000))}
-            body = _error_body(429, f"{model_id} is temporarily rate-limited upstream. Please retry shortly.",
-                               error_type="rate_limit_exceeded", metadata={**meta, "headers": headers})
-        elif status == 403:
-            flagged = next((str(m.get("content"))[:120] for m in messages if m.get("role") == "user"), "")
-            body = _error_body(403, f"{model_id} requires moderation on {profile.provider}. "
-                               "Your input was flagged for \"violence\"", error_type="content_policy_violation",
-                               metadata={**meta, "reasons": ["violence"], "flagged_input": flagged})
-        elif status == 503:
-            wait = self.retry_after_s * self.latency_scale
-            body = _error_body(503, "No endpoints found that can handle the requested parameters.",
-                               error_type="no_provider_available", metadata=meta,
-                               availability={"code": "no_provider_available", "retryable": True,
-                                             "retry_after": wait})
-        else:
-            message, error_type = {
-                400: ("Provider returned error: invalid parameter", "invalid_request"),
-                401: ("User not found.", "authentication_error"),
-                402: ("Insufficient credits. Add more credits to continue.", "insufficient_credits"),
-                408: ("Request timed out", "timeout"),
-                500: ("Internal Server Error", "server_error"),
-                502: ("Provider returned error", "provider_error"),
-                524: ("Provider timed out (edge timeout)", "timeout"),
-                529: (f"{profile.provider} is overloaded", "provider_overloaded"),
-            }[status]
-            body = _error_body(status, message, error_type=error_type, metadata=meta)
-        return self._json(status, body, headers)
+    async def _stream(self, answer: Awaitable[dict]) -> AsyncIterator[bytes]:
+        """``stream: true``: comments while the model works, the answer's chunks, usage last, [DONE]."""
+        task = asyncio.ensure_future(answer)
+        try:
+            yield PROCESSING_COMMENT
+            while not task.done():
+                await asyncio.wait({task}, timeout=_COMMENT_EVERY_S)
+                if not task.done():
+                    yield PROCESSING_COMMENT
+            for chunk in completion_chunks(task.result()):
+                yield encode_event(chunk)
+            yield DONE
+        finally:
+            if not task.done():  # the client went away: stop working on its answer
+                task.cancel()
 
     def _usage(self, price, *, prompt_tokens: int, completion_tokens: int, reasoning_tokens: int = 0,
                image_tokens: int = 0) -> dict:
@@ -307,10 +318,10 @@ class OpenRouterStandIn:
         wants_json = response_format.get("type") in ("json_object", "json_schema")
         if wants_json:
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
-            content = json.dumps(_fill_schema(schema, prompt=prompt, confidence=confidence, rationale=rationale,
+            content = json.dumps(fill_schema(schema, prompt=prompt, confidence=confidence, rationale=rationale,
                                               elements=list(_covered)))
             if malformed or rng.random() < self.natural_malformed_rate:
-                content = _malform(content, rng)
+                content = malform(content, rng)
         else:
             content = prompt
         low, high = voice_for(price.id).reasoning_tokens
@@ -348,16 +359,40 @@ class OpenRouterStandIn:
         else:  # drawing takes ~10-20 ms: off the event loop, so other sessions keep moving
             png = await asyncio.to_thread(render_image, user_text, width=width, height=height, seed=seed)
         await self._sleep(max(0.0, latency - (time.monotonic() - started) / max(self.latency_scale, 1e-9)))
-        text = _pick_text(rng)
+        text = pick_image_text(rng) if price.outputs_text else ""
         text_tokens = estimate_tokens(text)
         image_tokens = image_output_tokens(image_config.get("image_size"))
         prompt_tokens = sum(estimate_tokens(_text_of(m)) for m in messages) + 3 * len(messages)
         usage = self._usage(price, prompt_tokens=prompt_tokens, completion_tokens=text_tokens + image_tokens,
                             image_tokens=image_tokens)
         url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        message = {"role": "assistant", "content": text, "refusal": None, "reasoning": None,
+        message = {"role": "assistant", "content": text or None, "refusal": None, "reasoning": None,
                    "images": [{"type": "image_url", "image_url": {"url": url}, "index": 0}]}
         return self._envelope(price.id, profile, rng, message=message, finish_reason="stop", usage=usage)
+
+    async def _text_instead_of_image(self, request: dict, price, profile: _Profile, rng: random.Random,
+                                     entry: dict) -> dict:
+        messages = request["messages"]
+        text = rng.choice(NO_IMAGE_TEXT) + parse_brief(messages).text[:200]
+        prompt_tokens = sum(estimate_tokens(_text_of(m)) for m in messages) + 3 * len(messages)
+        usage = self._usage(price, prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(text))
+        entry["latency_s"] = rng.lognormvariate(math.log(profile.ttft_s), 0.35)
+        await self._sleep(entry["latency_s"])
+        message = {"role": "assistant", "content": text, "refusal": None, "reasoning": None}
+        return self._envelope(price.id, profile, rng, message=message, finish_reason="stop", usage=usage)
+
+    def _failed_mid_generation(self, doc: dict, price, rng: random.Random) -> dict:
+        """HTTP 200, a top-level ``error`` (code int or string), finish_reason "error"; what ran is billed."""
+        code, message = MID_GENERATION_ERRORS[rng.randrange(len(MID_GENERATION_ERRORS))]
+        choice = doc["choices"][0]
+        content = choice["message"].get("content") or ""
+        partial = content[: len(content) // 2]
+        prompt_tokens = doc["usage"]["prompt_tokens"]
+        doc["usage"] = self._usage(price, prompt_tokens=prompt_tokens, completion_tokens=estimate_tokens(partial))
+        choice["message"] = {"role": "assistant", "content": partial, "refusal": None, "reasoning": None}
+        choice["finish_reason"], choice["native_finish_reason"] = "error", "ERROR"
+        doc["error"] = {"code": code, "message": message, "metadata": {"provider_name": doc.get("provider")}}
+        return doc
 
     def _remember_generation(self, doc: dict, profile: _Profile, entry: dict) -> None:
         usage = doc["usage"]
@@ -386,31 +421,19 @@ def _text_of(message: dict) -> str:
     return str(content or "")
 
 
-def _pick_text(rng: random.Random) -> str:
-    return rng.choice(["Here is the image you asked for. ", "Here is your image. ",
-                       "I've created the image based on your description. "])
-
-
-def _fill_schema(schema: dict, *, prompt: str, confidence: float, rationale: str, elements: list[str]) -> dict:
-    """The competition's answer, shaped to the requested schema when one is given."""
-    answer = {"prompt": prompt, "confidence": confidence, "rationale": rationale}
-    for name, spec in (schema.get("properties") or {}).items():
-        if name in answer:
-            continue
-        kind = (spec or {}).get("type")
-        answer[name] = {"number": confidence, "integer": len(elements), "boolean": True,
-                        "array": elements, "object": {}}.get(kind, "")
-    return answer
-
-
-def _malform(content: str, rng: random.Random) -> str:
-    """Content a careless model might send when JSON was asked for."""
-    variant = rng.randrange(3)
-    if variant == 0:
-        return content[: max(1, len(content) // 2)]  # cut off mid-object
-    if variant == 1:
-        return "Sure! Here is the JSON you asked for:\n" + content
-    return content.replace('"', "'")  # Python-dict style quoting
+def _routing_refusal(request: dict, caps: ModelCapabilities) -> str | None:
+    """Why no provider could serve this request (OpenRouter answers 404), or None."""
+    modalities = request.get("modalities")
+    if isinstance(modalities, list) and caps.outputs_images:
+        missing = [m for m in modalities if m not in caps.output_modalities]
+        if missing:
+            return f"support the requested output modalities: {', '.join(map(str, modalities))}"
+    routing = request.get("provider") if isinstance(request.get("provider"), dict) else {}
+    if routing.get("require_parameters") is True:
+        missing = unsupported_parameters(caps, request)
+        if missing:
+            return "can handle the requested parameters"
+    return None
 
 
 class StandInTransport(httpx.AsyncBaseTransport):
@@ -445,4 +468,5 @@ class StandInTransport(httpx.AsyncBaseTransport):
                                      stall_s=wait * standin.latency_scale)
         if reply.stalled:
             raise httpx.ReadTimeout("stand-in: simulated upstream stall", request=request)
-        return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
+        content = reply.stream if reply.stream is not None else reply.body
+        return httpx.Response(reply.status, headers=reply.headers, content=content, request=request)
