@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.intents.console import build_job_spec, cancel_queued_job, queue_job
+from engine.intents.console import build_job_spec, cancel_queued_job, queue_job, run_option
 from engine.read.templates import catalog_files, catalog_types
-from engine.vocabulary import DEFAULT_SPEED, PROVIDERS, SPEEDS
 from engine.read.archive import jobs_queue, session_history, session_items
 from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
@@ -55,40 +54,52 @@ with run_tab:
     if catalog_error:
         st.error(catalog_error)
     with st.form("new_run", border=True):
+        # Every default, limit and help text comes from the run spec's one table, as the CLI's flags do.
+        def number(column, name: str, key: str, *, step: float = 1.0, empty_label: str | None = None):
+            option = run_option(name)
+            kind = int if option.kind is int else float
+            low = 0 if (empty_label or option.minimum is None) else option.minimum
+            return column.number_input(
+                option.label + (f" ({empty_label})" if empty_label else ""), key=key, help=option.help,
+                min_value=kind(low), max_value=None if option.maximum is None else kind(option.maximum),
+                value=kind(option.default or 0), step=kind(step))
+
         c = st.columns(3)
         types = c[0].multiselect("Asset types", types_available, key="run_types", help="Empty means all types")
-        limit = c[1].number_input("Limit (0 = all)", min_value=0, value=0, step=1, key="run_limit")
-        provider = c[2].selectbox("Provider", PROVIDERS, key="run_provider",
-                                  help="standin runs offline and marks every cost SIMULATED")
+        limit = number(c[1], "limit", "run_limit", empty_label="0 = all")
+        provider = c[2].selectbox("Provider", run_option("provider").choices, key="run_provider",
+                                  index=list(run_option("provider").choices).index(run_option("provider").default),
+                                  help=run_option("provider").help)
         c = st.columns(3)
-        test = c[0].toggle("Test mode (a few items)", value=True, key="run_test")
+        test = c[0].toggle("Test mode (a few items)", value=True, key="run_test", help=run_option("test").help)
         test_type = c[1].selectbox("Test type", ["(any)", *types_available], key="run_test_type")
-        speed = c[2].select_slider("Speed", SPEEDS, value=DEFAULT_SPEED, key="run_speed")
+        speed = c[2].select_slider("Speed", run_option("speed").choices, value=run_option("speed").default,
+                                   key="run_speed", help=run_option("speed").help)
         c = st.columns(3)
-        budget = c[0].number_input("Budget USD (0 = none)", min_value=0.0, value=1.0, step=0.5, key="run_budget")
-        concurrency = c[1].number_input("Concurrency (0 = by speed)", min_value=0, value=0, step=1, key="run_concurrency")
-        latency_scale = c[2].number_input("Stand-in latency scale", min_value=0.0, value=1.0, step=0.1,
-                                          key="run_latency_scale")
+        budget = number(c[0], "budget_usd", "run_budget", step=0.5, empty_label="0 = none")
+        concurrency = number(c[1], "concurrency", "run_concurrency", empty_label="0 = by speed")
+        latency_scale = number(c[2], "latency_scale", "run_latency_scale", step=0.1)
         st.markdown("**Approval gate**")
         c = st.columns(5)
-        approval = c[0].toggle("Enabled", value=False, key="run_approval")
-        threshold = c[1].number_input("Batch above (items)", min_value=0, value=10, key="run_approval_threshold")
-        timeout_s = c[2].number_input("Timeout s", min_value=5.0, value=300.0, step=30.0, key="run_approval_timeout")
-        cost_threshold = c[3].number_input("Cost threshold USD", min_value=0.0, value=1.0, step=0.5,
-                                           key="run_cost_threshold")
-        batch_size = c[4].number_input("Batch size (0 = one)", min_value=0, value=0, key="run_batch_size")
-        faults = st.text_input("Stand-in faults (optional)", key="run_faults", placeholder="e.g. 429=0.1,timeout=0.02")
+        approval = c[0].toggle("Enabled", value=run_option("approval").default, key="run_approval",
+                               help="Batches above the threshold wait for a human before images are paid for")
+        threshold = number(c[1], "approval_threshold", "run_approval_threshold")
+        timeout_s = number(c[2], "approval_timeout_s", "run_approval_timeout", step=30.0)
+        cost_threshold = number(c[3], "approval_cost_threshold_usd", "run_cost_threshold", step=0.5)
+        batch_size = number(c[4], "batch_size", "run_batch_size", empty_label="0 = one batch")
+        faults = st.text_input("Stand-in faults (optional)", key="run_faults", placeholder="e.g. 429=0.1,timeout=0.02",
+                               help=run_option("faults").help)
         submitted = st.form_submit_button("Queue run", type="primary", icon=":material/rocket_launch:",
                                           key="run_submit")
     if submitted:
         def submit() -> int:
             spec = build_job_spec(
-                catalog=catalog_path, types=types, limit=int(limit) or None, test=test,
+                catalog=catalog_path, types=types, limit=limit or None, test=test,
                 test_type=None if test_type == "(any)" else test_type, provider=provider, speed=speed,
-                concurrency=int(concurrency) or None, budget_usd=float(budget) or None,
-                approval_enabled=approval, approval_threshold=int(threshold), approval_timeout_s=float(timeout_s),
-                cost_threshold_usd=float(cost_threshold), batch_size=int(batch_size) or None,
-                latency_scale=float(latency_scale) if provider == "standin" else None, faults=faults)
+                concurrency=concurrency or None, budget_usd=budget or None, approval=approval,
+                approval_threshold=threshold, approval_timeout_s=timeout_s, approval_cost_threshold_usd=cost_threshold,
+                batch_size=batch_size or None, latency_scale=latency_scale if provider == "standin" else None,
+                faults=faults)
             return queue_job(db, spec, operator=operator())
 
         run_action(submit, done=lambda job_id: f"Queued job #{job_id}: `assetgen serve` picks it up")

@@ -93,7 +93,7 @@ def test_the_daemon_runs_queued_jobs_in_order_one_session_at_a_time(tmp_path):
 
 # Each bad job: (spec as JSON text or None, what its error must say).
 BAD_JOBS = [
-    ('{"speed": "warp"}', "invalid spec: speed must be one of slow, normal, fast, got 'warp'"),
+    ('{"speed": "warp"}', "invalid spec: Speed must be one of slow, normal, fast, got 'warp'"),
     ('{"colour": "red"}', "invalid spec: unknown run option(s): colour"),
     ('[1, 2]', "invalid spec: a run spec must be a JSON object"),
     ('"icons"', "invalid spec: a run spec must be a JSON object"),

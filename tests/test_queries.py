@@ -16,6 +16,7 @@ from engine.intents.console import (
     approve_reviewed, build_job_spec, decide, queue_job, send_control,
 )
 from engine.live.feed import Feed
+from engine.session.spec import RunSpec
 from engine.store.database import Store
 
 from console_fixtures import AWAITING, FINISHED, RUNNING, build_sample_db
@@ -339,13 +340,15 @@ def test_a_reviewed_grid_becomes_one_decision_carrying_both_the_subset_and_the_e
         "approve_items", '["s:a", "s:b"]', '{"s:a": "x2"}')
 
 
-def test_build_job_spec_has_every_key_the_daemon_reads():
-    spec = build_job_spec(types=["icon", ""], test=True, test_type="icons", approval_enabled=True, batch_size=5)
-    assert set(spec) == {"catalog", "types", "limit", "test", "test_type", "provider", "speed", "concurrency",
-                         "budget_usd", "approval", "latency_scale", "faults"}
+def test_build_job_spec_is_a_full_run_spec_and_refuses_what_the_spec_refuses():
+    spec = build_job_spec(types=["icon", ""], test=True, test_type="icons", approval=True, batch_size=5)
+    assert RunSpec.from_dict(spec).to_dict() == spec  # the daemon reads it back unchanged
     assert spec["types"] == ["icon"] and spec["approval"]["batch_size"] == 5 and spec["approval"]["enabled"]
-    for bad in ({"provider": "x"}, {"speed": "ludicrous"}, {"budget_usd": 0}, {"limit": 0}):
-        with pytest.raises(CommandError):
+    for bad, field in (({"provider": "x"}, "Provider"), ({"speed": "ludicrous"}, "Speed"), ({"budget_usd": -1}, "Budget"),
+                       ({"limit": 999_999}, "Limit"), ({"concurrency": 99_999}, "Concurrency"),
+                       ({"approval_timeout_s": 3 * 365 * 86_400}, "Approval timeout"),
+                       ({"faults": "429=lots"}, "faults")):
+        with pytest.raises(CommandError, match=field):
             build_job_spec(**bad)
 
 

@@ -13,58 +13,45 @@ import click
 
 from engine.cli.context import Context, cli, pass_ctx
 from engine.intents.requests import CommandError, request_control, request_decision, submit_job
-from engine.session.spec import ApprovalSettings, RunSpec, SpecError
+from engine.session.spec import RUN_OPTIONS, RunOption, RunSpec, SpecError
 from engine.config import REPO_ROOT
-from engine.vocabulary import DEFAULT_PROVIDER, DEFAULT_SPEED, OPERATOR_CONTROLS, PROVIDERS, SPEEDS
+from engine.vocabulary import OPERATOR_CONTROLS, SPEEDS
 
 log = logging.getLogger(__name__)
 
 
+def _click_option(option: RunOption):
+    """A click option for one run option: its flag, type, limits, default and help all come from the spec."""
+    if option.kind is bool:
+        return click.option(option.flag, option.name, is_flag=True, flag_value=not option.negate,
+                            default=None, help=option.help)
+    if option.kind is list:
+        many = option.flag == "--type"  # repeatable; the others take a comma-separated list
+        return click.option(option.flag, option.name, multiple=many, help=option.help)
+    if option.choices:
+        kind = click.Choice(list(option.choices))
+    elif option.kind is int:
+        kind = click.IntRange(min=option.minimum, max=option.maximum, min_open=option.minimum_open)
+    elif option.kind is float:
+        kind = click.FloatRange(min=option.minimum, max=option.maximum, min_open=option.minimum_open)
+    else:
+        kind = click.STRING
+    default = option.default
+    return click.option(option.flag, option.name, type=kind, default=default,
+                        show_default=default is not None, help=option.help)
+
+
 def run_options(fn):
-    """The selection and run options shared by run, submit and estimate."""
-    options = [
-        click.option("--catalog", type=click.Path(dir_okay=False), help="Catalog TOML. Default: the built-in estate-planning v4 catalog."),
-        click.option("--type", "types", multiple=True, help="Asset type to make (repeatable): icons, illustrations, heroes, backgrounds, social_cards."),
-        click.option("--limit", type=click.IntRange(min=1), help="Make at most N assets."),
-        click.option("--test", is_flag=True, help="Test mode: 3 assets of --test-type (default icons), as in the seed."),
-        click.option("--test-type", help="Type for --test (plural, as the catalog names it)."),
-        click.option("--provider", type=click.Choice(PROVIDERS), default=DEFAULT_PROVIDER, show_default=True,
-                     help="standin: the built-in offline OpenRouter stand-in (simulated costs); openrouter: real API, needs OPENROUTER_API_KEY."),
-        click.option("--speed", type=click.Choice(SPEEDS), default=DEFAULT_SPEED, show_default=True,
-                     help="slow: 1 item in flight with pauses to follow along; normal: 4; fast: 16."),
-        click.option("--concurrency", type=click.IntRange(min=1), help="Items in flight (overrides --speed's number)."),
-        click.option("--budget", "budget_usd", type=click.FloatRange(min=0, min_open=True), help="Budget in USD: the session pauses (reason budget) rather than overshoot."),
-        click.option("--batch-size", type=click.IntRange(min=1), help="Split the session into approval batches of N items."),
-        click.option("--approval-threshold", type=click.IntRange(min=0), default=10, show_default=True, help="Batches with more items than this wait for approval."),
-        click.option("--approval-timeout", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True, help="Seconds before an approval request times out."),
-        click.option("--approval-cost-threshold", type=click.FloatRange(min=0), default=1.0, show_default=True, help="USD: above this estimate a timeout never approves; the session pauses."),
-        click.option("--no-approval", is_flag=True, help="Turn the approval gate off."),
-        click.option("--latency-scale", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Stand-in latency multiplier (0 = instant)."),
-        click.option("--faults", help="Stand-in fault injection, e.g. 429=0.1,502=0.05,timeout=0.02."),
-        click.option("--models", help="Competitor models, comma-separated OpenRouter ids."),
-        click.option("--image-model", help="Image model id. Default google/gemini-2.5-flash-image."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed for the stand-in and image seeds."),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
+    """The selection and run options shared by run, submit and estimate: every one from RUN_OPTIONS."""
+    for option in reversed(RUN_OPTIONS):
+        fn = _click_option(option)(fn)
     return fn
 
 
-def spec_from_options(o: dict) -> RunSpec:
-    spec = RunSpec(
-        catalog=o["catalog"], types=list(o["types"]) or None, limit=o["limit"], test=o["test"],
-        test_type=o["test_type"], provider=o["provider"], speed=o["speed"], concurrency=o["concurrency"],
-        budget_usd=o["budget_usd"], latency_scale=o["latency_scale"], faults=o["faults"], seed=o["seed"],
-        approval=ApprovalSettings(enabled=not o["no_approval"], threshold=o["approval_threshold"],
-                                  timeout_s=o["approval_timeout"], cost_threshold_usd=o["approval_cost_threshold"],
-                                  batch_size=o["batch_size"]),
-    )
-    if o["models"]:
-        spec.models = [m.strip() for m in o["models"].split(",") if m.strip()]
-    if o["image_model"]:
-        spec.image_model = o["image_model"]
+def spec_from_options(options: dict) -> RunSpec:
+    values = {name: value for name, value in options.items() if value not in ((), None)}
     try:
-        return spec.validate()
+        return RunSpec.from_options(values)
     except SpecError as exc:
         raise click.UsageError(str(exc))
 

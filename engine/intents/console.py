@@ -10,11 +10,12 @@ from typing import Any, Sequence
 
 from engine.intents.requests import CommandError, cancel_job, request_control, request_decision, submit_job
 from engine.store.database import Store
-from engine.vocabulary import JOB_OPEN, PROVIDERS, SESSION_RESUMABLE_NOT, SPEEDS, sql_list
+from engine.session.spec import RunSpec, SpecError, run_option
+from engine.vocabulary import JOB_OPEN, SESSION_RESUMABLE_NOT, sql_list
 
 __all__ = [
     "require_operator", "send_control", "decide", "approve_reviewed", "prompt_changes",
-    "build_job_spec", "queue_job", "cancel_queued_job", "ensure_templates", "can_continue", "queue_resume", "save_template", "activate_template_version",
+    "build_job_spec", "run_option", "queue_job", "cancel_queued_job", "ensure_templates", "can_continue", "queue_resume", "save_template", "activate_template_version",
 ]
 
 
@@ -74,38 +75,17 @@ def prompt_changes(original: dict[str, str | None], edited: dict[str, str | None
     return changes
 
 
-def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = None, limit: int | None = None,
-                   test: bool = True, test_type: str | None = None, provider: str = "standin",
-                   speed: str = "normal", concurrency: int | None = None, budget_usd: float | None = None,
-                   approval_enabled: bool = False, approval_threshold: int = 10, approval_timeout_s: float = 300.0,
-                   cost_threshold_usd: float = 5.0, batch_size: int | None = None,
-                   latency_scale: float | None = None, faults: str | None = None) -> dict[str, Any]:
-    """The job spec the daemon reads (see engine/jobs.py); validates what a form can get wrong."""
-    if provider not in PROVIDERS:
-        raise CommandError(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
-    if speed not in SPEEDS:
-        raise CommandError(f"speed must be one of {', '.join(SPEEDS)}, got {speed!r}")
-    if budget_usd is not None and budget_usd <= 0:
-        raise CommandError("budget must be positive, or left empty for no budget")
-    for name, value in (("limit", limit), ("concurrency", concurrency), ("batch size", batch_size)):
-        if value is not None and value < 1:
-            raise CommandError(f"{name} must be at least 1, or left empty")
-    return {
-        "catalog": catalog or None,
-        "types": [t for t in (types or []) if t] or None,
-        "limit": limit,
-        "test": bool(test),
-        "test_type": (test_type or None) if test else None,
-        "provider": provider,
-        "speed": speed,
-        "concurrency": concurrency,
-        "budget_usd": budget_usd,
-        "approval": {"enabled": bool(approval_enabled), "threshold": int(approval_threshold),
-                     "timeout_s": float(approval_timeout_s), "cost_threshold_usd": float(cost_threshold_usd),
-                     "batch_size": batch_size},
-        "latency_scale": latency_scale,
-        "faults": faults or None,
-    }
+def build_job_spec(**form: Any) -> dict[str, Any]:
+    """The job spec the daemon reads, from the New run form's values keyed by RunOption name (an empty field
+    takes the option's default, the same as the CLI's); a value the spec refuses comes back as a CommandError
+    naming the field."""
+    values = {name: value for name, value in form.items() if value not in (None, "", [], ())}
+    if not values.get("test"):
+        values.pop("test_type", None)
+    try:
+        return RunSpec.from_options(values).to_dict()
+    except SpecError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def cancel_queued_job(store: Store, job_id: int, *, operator: str) -> bool:
