@@ -12,14 +12,13 @@ by their min/max (zone maps) on ``seq``, whereas an index would slow every inser
 from __future__ import annotations
 
 import json
-import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .engine_lock import lock_holder
 from .store import Store
 
 __all__ = [
@@ -209,35 +208,13 @@ def controls_for_session(store: Store, session_id: str | None, *, limit: int = 2
 
 
 # -- is an engine there? ------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _lock_pid(lock_path: Path) -> int | None:
-    try:
-        text = lock_path.read_text()
-    except OSError:
-        return None
-    data = parse_json(text)
-    if isinstance(data, dict) and str(data.get("pid", "")).isdigit():
-        return int(data["pid"])
-    match = re.search(r"\d+", text)
-    return int(match.group()) if match else None
-
-
 def engine_status(store: Store, lock_path: Path, *, now: datetime | None = None,
                   quiet_after_s: float = ENGINE_QUIET_AFTER_S) -> dict:
-    """Is an engine running? Yes if the engine.lock holder is alive, or a session moved in the last few seconds."""
+    """Is an engine running? Yes if the engine lock is held now (engine/engine_lock.py), or a session moved lately."""
     now = now or utcnow()
-    pid = _lock_pid(lock_path)
-    lock_alive = pid is not None and _pid_alive(pid)
+    holder = lock_holder(lock_path)
     last_update = store.query("SELECT max(updated_at) FROM sessions")[0][0]
     recent = last_update is not None and (now - last_update).total_seconds() <= quiet_after_s
-    return {"running": lock_alive or recent, "pid": pid if lock_alive else None,
+    return {"running": holder is not None or recent, "pid": holder.pid if holder else None,
+            "command": holder.command if holder else None,
             "last_session_update": last_update, "lock_path": str(lock_path)}
