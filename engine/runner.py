@@ -96,7 +96,8 @@ async def serve_forever(settings: Settings, *, max_sessions: int = 1, lock_timeo
 
     requeued = await asyncio.to_thread(requeue)
     for job_id, session_id in requeued:
-        log.info("job %s queued again: it resumes interrupted session %s", job_id, session_id)
+        log.info("job %s queued again: %s", job_id,
+                 f"it resumes interrupted session {session_id}" if session_id else "its session never started")
     has_job = {session_id for _, session_id in requeued}
     for session_id in [s for s in engine.interrupted_at_start if s not in has_job]:
         job_id = await asyncio.to_thread(submit_job, engine.store, {"resume": session_id},
