@@ -35,7 +35,9 @@ DEFAULT_TYPE_LABELS = {
     "backgrounds": "background pattern", "social_cards": "social card",
 }
 
-_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# An id is also the PNG's file name: \A…\Z (not ^…$, whose $ accepts a trailing newline) and at
+# most 80 characters, so no id is changed or truncated on its way to disk and two ids never share a file.
+_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,79}\Z")
 _TOML_POSITION = re.compile(r"\(at line (?P<line>\d+), column (?P<col>\d+)\)")
 _REQUIRED_ASSET_FIELDS = ("id", "type", "title", "description", "tier", "theme")
 _OPTIONAL_ASSET_FIELDS = ("aspect_ratio", "image_size", "must_include")
@@ -264,8 +266,8 @@ class _CatalogParser:
             if asset is None:
                 continue
             if asset.id in first_seen:
-                self.errors.append(f"{where} field 'id': duplicate id, already used by assets[{first_seen[asset.id]}]; "
-                                   "expected every id to be unique")
+                self.errors.append(f"{where} field 'id': duplicate id, already used by assets[{first_seen[asset.id]}] "
+                                   f"(both would be saved as {asset.id}.png); expected every id to be unique")
                 continue
             first_seen[asset.id] = index
             assets.append(asset)
@@ -286,8 +288,9 @@ class _CatalogParser:
             return None
         asset_id, type_name = entry["id"], entry["type"]
         if not _ID_PATTERN.match(asset_id):
-            self.errors.append(f"{where} field 'id': {asset_id!r} is not kebab-case; "
-                               "expected lowercase words and digits joined by '-', e.g. 'icon-living-trust'")
+            self.errors.append(f"{where} field 'id': {asset_id!r} is not a safe asset id (it names the image file); "
+                               "expected 1 to 80 lowercase letters, digits and '-', starting with a letter or digit, "
+                               "e.g. 'icon-living-trust'")
         if type_name not in types:
             self.errors.append(f"{where} field 'type': unknown type {type_name!r}; "
                                f"expected one of {', '.join(types) or '(none declared)'}")
