@@ -49,10 +49,15 @@ def parse_json(value: Any) -> Any:
         return None
 
 
-def run_readonly_sql(store: Store, query: str) -> pd.DataFrame:
-    """Run a user's query on a read-only attach: it cannot change anything, and releases the file at once."""
-    with store.read() as con:
-        return con.execute(query).df()
+def run_readonly_sql(store: Store, query: str, *, allowed_dir: Path | None = None) -> pd.DataFrame:
+    """Run a user's query that can change nothing and read no file outside ``allowed_dir`` (engine/readonly_sql.py).
+
+    Raises ReadOnlyViolation for a statement that is not a SELECT or EXPLAIN.
+    """
+    from .readonly_sql import run_sandboxed_query  # noqa: PLC0415
+
+    store.migrate()  # the engine's own schema (as every command does), never the query's doing
+    return run_sandboxed_query(store, query, allowed_dir=allowed_dir)
 
 
 def status_summary(store: Store, *, limit: int = 10) -> str:
