@@ -333,6 +333,6 @@ class DecisionHandler:
         if self.engine.session_is_active(session_id):
             return None  # the gate is being rebuilt right now
         session_status = con.execute("SELECT status FROM sessions WHERE session_id = ?", [session_id]).fetchone()
-        if session_status and session_status[0] in ("completed", "aborted", "failed"):
+        if session_status and session_status[0] in ev.SESSION_OUTCOMES:
             return f"refused: session {session_id} has ended ({session_status[0]})"
         return None

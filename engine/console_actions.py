@@ -117,7 +117,8 @@ def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
 def can_continue(status: str | None) -> bool:
     """Whether a session in ``status`` can be resumed: the engine refuses only completed ones, and an
     engine is running the active ones (a crashed engine's are marked interrupted when one starts)."""
-    return status is not None and status not in ("completed", "aborting", *ACTIVE_SESSION_STATUSES)
+    return status is not None and status not in ("completed", "completed_with_failures", "aborting",
+                                                 *ACTIVE_SESSION_STATUSES)
 
 
 def queue_resume(store: Store, session_id: str, *, operator: str) -> int:

@@ -9,9 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-__all__ = ["Event", "EVENT_TYPES", "event_class", "payload_fields", "ITEM_OUTCOMES"]
+__all__ = ["Event", "EVENT_TYPES", "event_class", "payload_fields", "ITEM_OUTCOMES", "SESSION_OUTCOMES",
+           "session_outcome"]
 
 ITEM_OUTCOMES = ("saved", "skipped", "rejected", "failed", "aborted")
+# How a session ends (generation_complete's outcome, the sessions row's final status). `completed`
+# only when every item ended saved, rejected or skipped by the operator: a run whose items failed
+# must not look like a success.
+SESSION_OUTCOMES = ("completed", "completed_with_failures", "failed", "aborted")
+_OPERATOR_OR_SUCCESS = ("saved", "rejected", "skipped")
+
+
+def session_outcome(item_outcomes, *, fatal: bool = False, aborted: bool = False) -> str:
+    """The session's outcome from its items' outcomes (``aborted``/``fatal`` as the run saw them)."""
+    if fatal:
+        return "failed"
+    if aborted:
+        return "aborted"
+    outcomes = list(item_outcomes)
+    good = sum(1 for o in outcomes if o in _OPERATOR_OR_SUCCESS)
+    if good == len(outcomes):
+        return "completed"
+    return "completed_with_failures" if good else "failed"
 EVENT_TYPES: dict[str, type["Event"]] = {}
 
 
@@ -71,7 +90,7 @@ class GenerationStart(Event):
 
 @_event("generation_complete", "core")
 class GenerationComplete(Event):
-    outcome: str  # completed | aborted | failed
+    outcome: str  # completed | completed_with_failures | failed | aborted (SESSION_OUTCOMES)
     counts: dict  # outcome -> number of items
     cost_usd: float
     duration_s: float

@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
+from .events import SESSION_OUTCOMES
 from .progress import Printer, SessionProgress
 from .store import Store, StoreBusy
 
@@ -13,7 +14,11 @@ _TERMINAL_JOB = ("done", "failed", "cancelled", "interrupted")
 
 
 def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, printer: Printer | None = None) -> str:
-    """Show the job's session progress until it ends; returns the session's outcome (or the job's status)."""
+    """Show the job's session progress until the job ends; returns the session's outcome, or the job's status.
+
+    The job decides: a session row may be terminal before the job is (``run --resume`` of a
+    session that already ended shows that session's old status while the job fails).
+    """
     out = out or sys.stdout
     printer = printer or Printer()
     progress: SessionProgress | None = None
@@ -40,7 +45,7 @@ def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, prin
             if row["status"] == "paused":
                 progress.last_note = f"paused ({row['pause_reason']})"
             printer.show(progress)
-            if row["status"] in ("completed", "aborted", "failed"):
+            if job["status"] == "done" and row["status"] in SESSION_OUTCOMES:
                 printer.finish(progress)
                 if row["message"]:
                     print(row["message"], file=sys.stderr, flush=True)

@@ -87,6 +87,11 @@ class JobRunner:
                 self._outbox.append((job_id, "failed", run.fatal))
             elif run.aborted:  # an operator stopped it: the job did not do what it asked
                 self._outbox.append((job_id, "cancelled", "the session was aborted"))
+            elif run.outcome == "failed":
+                self._outbox.append((job_id, "failed", "every item failed"))
+            elif run.outcome == "completed_with_failures":
+                failed = run.counts().get("failed", 0) + run.counts().get("aborted", 0)
+                self._outbox.append((job_id, "done", f"{failed} of {len(run.items)} items did not finish"))
             else:
                 self._outbox.append((job_id, "done", None))
         except asyncio.CancelledError:

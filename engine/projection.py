@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .bus import Record
+from .events import SESSION_OUTCOMES
 
 __all__ = ["Projector", "TABLE_KEYS"]
 
@@ -31,7 +32,7 @@ TABLE_KEYS = {
     "approvals": ("batch_id",),
 }
 _JSON_COLUMNS = {"params", "item_ids"}
-_TERMINAL_SESSION = {"completed", "aborted", "failed"}
+_TERMINAL_SESSION = set(SESSION_OUTCOMES)
 
 
 def _ts(record: Record) -> datetime:

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from .engine_lock import lock_holder
+from .events import SESSION_OUTCOMES
 from .store import Store
 
 __all__ = [
@@ -128,7 +129,7 @@ def session_overview(store: Store, session_id: str, *, now: datetime | None = No
             "SELECT count(*) FROM items WHERE session_id = ? AND status IN ('in_progress', 'awaiting_approval')",
             [session_id]).fetchone()[0]
     started = info.get("started_at") or info.get("created_at")
-    ended = info.get("finished_at") if info.get("status") in ("completed", "aborted", "failed") else None
+    ended = info.get("finished_at") if info.get("status") in SESSION_OUTCOMES else None
     elapsed = ((ended or now) - started).total_seconds() if started else 0.0
     done, total = int(info.get("items_done") or 0), int(info.get("items_total") or 0)
     eta = None

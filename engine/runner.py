@@ -13,7 +13,8 @@ from .runtime import Engine, new_session_id
 __all__ = ["run_in_process", "serve_forever", "EXIT_CODES"]
 
 log = logging.getLogger(__name__)
-EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 3, "interrupted": 130}
+# docs/operations.md (Exit codes); 2 is an error before or outside the session (bad options, a crash).
+EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 3, "completed_with_failures": 4, "interrupted": 130}
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -75,7 +76,7 @@ async def run_in_process(settings: Settings, spec, *, resume_id: str | None = No
         await engine.stop()
     printer.finish(progress)
     counts = ", ".join(f"{v} {k}" for k, v in sorted(run.counts().items()))
-    outcome = "failed" if run.fatal else ("aborted" if run.aborted else "completed")
+    outcome = run.outcome
     print(f"session {session_id} {outcome}: {counts}; cost ${run.budget.spent_usd:.4f}"
           + (" (simulated)" if run.simulated else ""), file=out, flush=True)
     if run.fatal:

@@ -19,12 +19,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from .config import Settings
+from .events import SESSION_OUTCOMES
 from .ws_protocol import CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES, hello_message
 
 __all__ = ["SessionBoard", "WatchError", "watch", "run_watch", "read_token"]
 
 _BAR_WIDTH = 24
-_TERMINAL = {"completed", "aborted", "failed"}
+_TERMINAL = set(SESSION_OUTCOMES)
 
 
 class WatchError(RuntimeError):
