@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from . import events as ev
+from .limits import row_problem
 
 if TYPE_CHECKING:
     from .pipeline import ItemState, SessionRun
@@ -321,6 +322,9 @@ class DecisionHandler:
                         [result, row["decision_id"]])
 
     def _apply(self, con, row: dict) -> str | None:
+        too_big = row_problem(row)  # a row INSERTed by SQL skips engine/commands.py's checks
+        if too_big:
+            return f"refused: {too_big}"
         gate = self.engine.find_gate(row["batch_id"])
         if gate is not None:
             return self.engine.call_on_loop(gate.apply_decision, row, key=("decision", row["decision_id"]))

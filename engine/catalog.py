@@ -25,7 +25,13 @@ DEFAULT_CATALOG_PATH = REPO_ROOT / "data" / "catalogs" / "estate_planning_v4.tom
 # OpenRouter's image_config values (reference/openrouter.md); anything else is refused upstream.
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 IMAGE_SIZES = ("1K", "2K", "4K")
-TEST_ASSET_COUNT = 3  # `--test` makes three assets, as the seed's `--test --test-type icons` did
+TEST_ASSET_COUNT = 3
+# Limits (docs/operations.md): a catalog's text goes into briefs and events, so it is bounded.
+MAX_ASSETS = 5_000
+MAX_TITLE_CHARS = 200
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_MUST_INCLUDE = 20
+MAX_PHRASE_CHARS = 200  # `--test` makes three assets, as the seed's `--test --test-type icons` did
 
 # Used only when a catalog leaves its vocabulary out.
 DEFAULT_TIERS = ("essential", "signature", "heritage")
@@ -252,6 +258,10 @@ class _CatalogParser:
         if not isinstance(entries, list) or not entries:
             self.errors.append("[[assets]]: no assets; expected one or more [[assets]] tables")
             return []
+        if len(entries) > MAX_ASSETS:
+            self.errors.append(f"[[assets]]: {len(entries):,} assets, over the limit of {MAX_ASSETS:,}; "
+                               "split the catalog into several files")
+            return []
         assets: list[Asset] = []
         first_seen: dict[str, int] = {}
         for index, entry in enumerate(entries):
@@ -308,6 +318,13 @@ class _CatalogParser:
         if not isinstance(must, list) or not all(isinstance(m, str) and m.strip() for m in must):
             self.errors.append(f"{where} field 'must_include': expected a list of short phrases, got {must!r}")
             must = []
+        for key, limit in (("title", MAX_TITLE_CHARS), ("description", MAX_DESCRIPTION_CHARS)):
+            if len(entry[key]) > limit:
+                self.errors.append(f"{where} field {key!r}: {len(entry[key]):,} characters, over the limit of "
+                                   f"{limit:,}; shorten it")
+        if len(must) > MAX_MUST_INCLUDE or any(len(m) > MAX_PHRASE_CHARS for m in must):
+            self.errors.append(f"{where} field 'must_include': expected at most {MAX_MUST_INCLUDE} phrases of at "
+                               f"most {MAX_PHRASE_CHARS} characters each")
         if len(self.errors) > before:
             return None
         return Asset(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from . import events as ev
+from .limits import row_problem
 from .spec import SPEED_CONCURRENCY
 
 if TYPE_CHECKING:
@@ -48,6 +49,9 @@ class ControlHandler:
 
     def _result_for_unknown(self, con, row: dict) -> str | None:
         sid = row["session_id"]
+        too_big = row_problem(row)  # a row INSERTed by SQL skips engine/commands.py's checks
+        if too_big:
+            return f"refused: {too_big}"
         if row["command"] not in ("pause", "resume", "skip", "abort", "speed"):
             return (f"refused: unknown command {row['command']!r}; "
                     "expected pause, resume, skip, abort or speed")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from .limits import row_problem
 from .runtime import new_session_id
 from .spec import RunSpec, SpecError
 
@@ -58,6 +59,9 @@ class JobRunner:
             try:
                 if raw is None:
                     raise SpecError('the job has no spec; write a JSON object, e.g. {"test": true}')
+                too_big = row_problem({"spec": raw})
+                if too_big:
+                    raise SpecError(too_big)
                 data = json.loads(raw)
                 resume_id = data.pop("resume", None) if isinstance(data, dict) else None
                 spec = RunSpec.from_dict(data)

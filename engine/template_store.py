@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import json
 
+from .limits import row_problem
 from .store import Store
 from .template_body import TemplateError, TemplateVersion, load_default_template_body, validate_template
 
@@ -71,6 +72,9 @@ def save_template_version(
     brief over MAX_BRIEF_CHARS is refused now, naming the asset, rather than paid for later.
     """
     validate_template(body)
+    too_big = row_problem({"author": author, "comment": comment})
+    if too_big:
+        raise TemplateError(too_big)
     from .templates import check_brief_sizes  # noqa: PLC0415 (templates imports this module)
 
     if assets is None:
