@@ -43,7 +43,8 @@ class Settings:
 
     @property
     def engine_lock_path(self) -> Path:
-        return self.data_dir / "engine.lock"
+        # beside the database file, not in the data dir: two data dirs may share one --db
+        return self.db_path.with_name(self.db_path.name + ".engine.lock")
 
     @property
     def ws_url(self) -> str:

@@ -70,7 +70,7 @@ class GenerationStart(Event):
 
 @_event("generation_complete", "core")
 class GenerationComplete(Event):
-    outcome: str  # completed | aborted | failed
+    outcome: str  # completed | completed_with_failures | failed | aborted (SESSION_OUTCOMES)
     counts: dict  # outcome -> number of items
     cost_usd: float
     duration_s: float

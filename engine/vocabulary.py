@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 __all__ = [
-    "SESSION_ACTIVE", "SESSION_RUNNING", "SESSION_TERMINAL", "SESSION_STATUSES", "SESSION_RESUMABLE_NOT",
+    "SESSION_ACTIVE", "SESSION_RUNNING", "SESSION_TERMINAL", "SESSION_OUTCOMES", "session_outcome", "SESSION_STATUSES", "SESSION_RESUMABLE_NOT",
     "ITEM_OUTCOMES", "ITEM_OPEN", "ITEM_NOT_SAVED", "ITEM_KEPT_ON_RESUME",
     "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES",
     "STAGES", "SPEED_CONCURRENCY", "SPEEDS", "DEFAULT_SPEED",
@@ -22,11 +22,14 @@ __all__ = [
 # An engine is working on a session in these states (it owns it: nobody else may resume it).
 SESSION_RUNNING = ("running", "paused", "awaiting_approval")
 SESSION_ACTIVE = (*SESSION_RUNNING, "aborting")
-# A session in these states is over; `completed` alone means every selected item was dealt with.
-SESSION_TERMINAL = ("completed", "aborted", "failed")
+# How a session ends (generation_complete's outcome, the sessions row's final status). `completed` only when
+# every item ended saved, rejected or skipped by the operator: a run whose items failed must not look like a
+# success (session_outcome below decides).
+SESSION_TERMINAL = ("completed", "completed_with_failures", "failed", "aborted")
+SESSION_OUTCOMES = SESSION_TERMINAL
 SESSION_STATUSES = (*SESSION_ACTIVE, *SESSION_TERMINAL, "interrupted")
 # Resume refuses these: completed work is done, and active work belongs to a running engine.
-SESSION_RESUMABLE_NOT = ("completed", *SESSION_ACTIVE)
+SESSION_RESUMABLE_NOT = ("completed", "completed_with_failures", *SESSION_ACTIVE)
 
 # -- items ------------------------------------------------------------------------------------------
 ITEM_OUTCOMES = ("saved", "skipped", "rejected", "failed", "aborted")  # each item ends exactly once
@@ -63,3 +66,16 @@ DECISION_ACTIONS = ("approve_batch", "reject_batch", "modify_batch", "approve_it
 def sql_list(words: Iterable[str]) -> str:
     """A SQL literal list for an IN clause, from one of the tuples above: ``('a', 'b')``."""
     return "(" + ", ".join("'" + w.replace("'", "''") + "'" for w in words) + ")"
+
+
+def session_outcome(item_outcomes: Iterable[str], *, fatal: bool = False, aborted: bool = False) -> str:
+    """The session's outcome from its items' outcomes (``aborted``/``fatal`` as the run saw them)."""
+    if fatal:
+        return "failed"
+    if aborted:
+        return "aborted"
+    outcomes = list(item_outcomes)
+    good = sum(1 for o in outcomes if o in ("saved", "rejected", "skipped"))
+    if good == len(outcomes):
+        return "completed"
+    return "completed_with_failures" if good else "failed"

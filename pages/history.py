@@ -29,7 +29,9 @@ with sessions_tab:
         cols[1].metric("Images saved", int(history["saved"].sum()))
         cols[2].metric("Total cost", money(history["cost_usd"].sum(), digits=2),
                        "includes simulated" if history["simulated"].any() else None, delta_color="off", delta_arrow="off")
-        cols[3].metric("Completed", int((history["outcome"] == "completed").sum()))
+        cols[3].metric("Completed", int((history["outcome"] == "completed").sum()),
+                       f"{int((history['outcome'] == 'completed_with_failures').sum())} with failures",
+                       delta_color="off", delta_arrow="off")
         st.dataframe(history, hide_index=True, width="stretch", column_config={
             "cost_usd": st.column_config.NumberColumn("cost", format="$%.4f"),
             "budget_usd": st.column_config.NumberColumn("budget", format="$%.2f"),

@@ -14,7 +14,8 @@ def test_run_hands_the_session_to_the_running_daemon_and_follows_it(tmp_path):
     daemon = subprocess.Popen([sys.executable, "-m", "engine", "--data-dir", str(data), "serve"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: (data / "engine.lock").exists() and (data / "engine.lock").read_text().strip(),
+        lock = data / "studio.duckdb.engine.lock"  # beside the database file
+        wait_until(lambda: lock.exists() and lock.read_text().strip(),
                    timeout=20, message="daemon up")
         run = subprocess.run([sys.executable, "-m", "engine", "--data-dir", str(data), "run", "--test",
                               "--test-type", "icons", "--latency-scale", "0"],

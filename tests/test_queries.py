@@ -113,14 +113,21 @@ def test_controls_for_session_say_whether_the_engine_applied_them(sample):
 
 
 def test_engine_status_needs_a_live_lock_holder_or_a_recent_session(sample, tmp_path):
+    from engine.engine_lock import release_lock, take_lock
+
     ids, store = sample
     lock = tmp_path / "engine.lock"
     later = datetime.now(timezone.utc) + timedelta(minutes=5)
     assert q.engine_status(store, lock, now=later)["running"] is False
-    lock.write_text(f'{{"pid": {os.getpid()}}}')
-    assert q.engine_status(store, lock, now=later) | {"last_session_update": None} == {
-        "running": True, "pid": os.getpid(), "last_session_update": None, "lock_path": str(lock)}
-    lock.write_text("999999999")
+    lock.write_text(f'{{"pid": {os.getpid()}}}')  # a PID in a file proves nothing: nobody holds the lock
+    assert q.engine_status(store, lock, now=later)["running"] is False
+    fd = take_lock(lock)
+    try:
+        assert q.engine_status(store, lock, now=later) | {"last_session_update": None, "command": None} == {
+            "running": True, "pid": os.getpid(), "last_session_update": None, "command": None,
+            "lock_path": str(lock)}
+    finally:
+        release_lock(fd)
     assert q.engine_status(store, lock, now=later)["running"] is False
     moved = q.engine_status(store, lock)["last_session_update"]
     assert q.engine_status(store, tmp_path / "missing.lock", now=moved + timedelta(seconds=5))["running"] is True

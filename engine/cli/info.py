@@ -29,7 +29,7 @@ def sql(ctx: Context, query: str, fmt: str):
     from engine.read.sessions import run_readonly_sql  # noqa: PLC0415 (keeps `assetgen --help` fast)
 
     try:
-        frame = run_readonly_sql(ctx.store, query)
+        frame = run_readonly_sql(ctx.store, query, allowed_dir=ctx.settings.data_dir)
     except StoreBusy as exc:
         raise click.ClickException(str(exc))
     except Exception as exc:  # DuckDB's own message says what is wrong with the query

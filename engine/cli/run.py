@@ -65,7 +65,8 @@ def run(ctx: Context, resume_id, ws_port, **options):
     """Run one generation session in this process and show its progress.
 
     Prints the session id, then a live progress bar; exits 0 when the session
-    completes (1 if it failed, 3 if it was aborted). When a daemon (`assetgen
+    completes, 4 when it completed with failed items, 1 if it failed, 3 if it was
+    aborted (docs/operations.md, exit codes). When a daemon (`assetgen
     serve` / `up`) already runs on the data dir, the run is queued there and
     followed from here.
 
@@ -78,6 +79,7 @@ def run(ctx: Context, resume_id, ws_port, **options):
     """
     from engine.process.runtime import EngineBusy, engine_lock_holder
     from engine.process.runner import run_in_process
+    from engine.process.runner import EXIT_CODES
 
     spec = spec_from_options(options)
     holder = engine_lock_holder(ctx.settings)
@@ -92,7 +94,7 @@ def run(ctx: Context, resume_id, ws_port, **options):
             outcome = follow_job(ctx.store, job_id)
         except KeyboardInterrupt:
             sys.exit(130)
-        sys.exit({"completed": 0, "done": 0, "failed": 1, "aborted": 3, "cancelled": 3}.get(outcome, 1))
+        sys.exit({**EXIT_CODES, "cancelled": EXIT_CODES["aborted"]}.get(outcome, 1))
     try:
         code = asyncio.run(run_in_process(ctx.settings, spec, resume_id=resume_id, lock_timeout=ctx.lock_timeout,
                                           ws_port=ws_port))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from engine import events as ev
 from engine.intents.handler import IntentHost, RowHandler
 from engine.vocabulary import CONTROL_COMMANDS, SESSION_ACTIVE, SPEED_CONCURRENCY, SPEEDS
+from engine.limits import row_problem
 
 if TYPE_CHECKING:
     from engine.session.run import SessionRun
@@ -31,6 +32,9 @@ class ControlHandler(RowHandler):
 
     def check(self, con, row: dict):
         sid = row["session_id"]
+        too_big = row_problem(row)  # a row INSERTed by SQL skips engine.intents.requests' checks
+        if too_big:
+            return f"refused: {too_big}"
         if row["command"] not in CONTROL_COMMANDS:
             return f"refused: unknown command {row['command']!r}; expected one of {', '.join(CONTROL_COMMANDS)}"
         if sid is None or self.host.session_is_active(sid):

@@ -7,6 +7,7 @@ a result that says why.
 from __future__ import annotations
 
 from engine.intents.handler import LATER, RowHandler
+from engine.limits import row_problem
 from engine.vocabulary import SESSION_TERMINAL
 
 __all__ = ["DecisionHandler"]
@@ -18,6 +19,9 @@ class DecisionHandler(RowHandler):
                "CAST(modifications AS VARCHAR) AS modifications", "comment", "decided_by")
 
     def check(self, con, row: dict):
+        too_big = row_problem(row)  # a row INSERTed by SQL skips engine.intents.requests' checks
+        if too_big:
+            return f"refused: {too_big}"
         gate = self.host.find_gate(row["batch_id"])
         if gate is not None:
             return gate.apply_decision, (row,)

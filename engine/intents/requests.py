@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.store.database import Store
 from engine.vocabulary import CONTROL_COMMANDS, DECISION_ACTIONS, SPEEDS
+from engine.limits import row_problem
 
 __all__ = [
     "CommandError",
@@ -39,6 +40,7 @@ def request_control(
         raise CommandError(f"unknown command {command!r}; expected one of {', '.join(CONTROL_COMMANDS)}")
     if command == "speed" and arg not in SPEEDS:
         raise CommandError(f"speed needs one of {', '.join(SPEEDS)}, got {arg!r}")
+    _check_limits(session_id=session_id, item_id=item_id, arg=arg, requested_by=requested_by, source=source)
     rows = store.execute(
         "INSERT INTO controls (session_id, command, arg, item_id, requested_by, source) "
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING control_id",
@@ -66,6 +68,8 @@ def request_decision(
         raise CommandError("approve_items needs the item_ids to approve")
     if action == "modify_batch" and not isinstance(modifications, dict):
         raise CommandError("modify_batch needs modifications: {item_id: edited prompt}")
+    _check_limits(batch_id=batch_id, item_ids=item_ids, modifications=modifications, comment=comment,
+                  decided_by=decided_by)
     rows = store.execute(
         "INSERT INTO decisions (batch_id, action, item_ids, modifications, comment, decided_by) "
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING decision_id",
@@ -76,6 +80,7 @@ def request_decision(
 
 def submit_job(store: Store, spec: dict[str, Any], *, requested_by: str | None = None) -> int:
     """Queue a generation run for the daemon (`assetgen serve`); returns its job_id."""
+    _check_limits(spec=json.dumps(spec), requested_by=requested_by)
     rows = store.execute(
         "INSERT INTO jobs (spec, requested_by) VALUES (?, ?) RETURNING job_id",
         [json.dumps(spec), requested_by],
@@ -90,6 +95,12 @@ def cancel_job(store: Store, job_id: int, *, cancelled_by: str | None = None) ->
         "RETURNING job_id", [f"cancelled by {cancelled_by}" if cancelled_by else "cancelled", job_id]
     )
     return bool(rows)
+
+
+def _check_limits(**row: Any) -> None:
+    problem = row_problem(row)
+    if problem:
+        raise CommandError(problem)
 
 
 def _json(value: Any) -> str | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from engine.events import Event
+from engine.live.event_bounds import ENVELOPE_RESERVE, MAX_EVENT_BYTES, bound_payload
 
 __all__ = ["Bus", "Record", "encode_frame"]
 
@@ -97,7 +98,8 @@ Subscriber = Callable[[Record], None]
 class Bus:
     """Thread-safe; subscribers are called in the emitting thread and must not block."""
 
-    def __init__(self, *, start_seq: int = 0, ring_size: int = 100_000, backlog_warning: int = 250_000):
+    def __init__(self, *, start_seq: int = 0, ring_size: int = 100_000, backlog_warning: int = 250_000,
+                 max_event_bytes: int = MAX_EVENT_BYTES):
         self._lock = threading.Lock()
         self._seq = start_seq
         self._pending: deque[Record] = deque()
@@ -106,6 +108,8 @@ class Bus:
         self.backlog_warning = backlog_warning
         self._warned = False
         self.emitted = 0
+        self.max_event_bytes = max_event_bytes  # every frame fits a client's frame limit (event_bounds)
+        self.max_payload_chars = max_event_bytes - ENVELOPE_RESERVE
 
     @property
     def last_seq(self) -> int:
@@ -131,6 +135,8 @@ class Bus:
     def emit(self, event: Event) -> Record:
         payload = event.payload()
         payload_json = _encode_payload(payload)
+        if len(payload_json) > self.max_payload_chars:  # ASCII JSON: characters are bytes
+            payload, payload_json = bound_payload(payload, _encode_payload, cap=self.max_event_bytes)
         ts_us = time.time_ns() // 1000
         with self._lock:
             self._seq += 1

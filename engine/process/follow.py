@@ -13,7 +13,11 @@ __all__ = ["follow_job"]
 
 
 def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, printer: Printer | None = None) -> str:
-    """Show the job's session progress until it ends; returns the session's outcome (or the job's status)."""
+    """Show the job's session progress until the job ends; returns the session's outcome, or the job's status.
+
+    The job decides: a session row may be terminal before the job is (``run --resume`` of a
+    session that already ended shows that session's old status while the job fails).
+    """
     out = out or sys.stdout
     printer = printer or Printer()
     progress: SessionProgress | None = None
@@ -40,7 +44,7 @@ def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, prin
             if row["status"] == "paused":
                 progress.last_note = f"paused ({row['pause_reason']})"
             printer.show(progress)
-            if row["status"] in SESSION_TERMINAL:
+            if job["status"] == "done" and row["status"] in SESSION_TERMINAL:
                 printer.finish(progress)
                 if row["message"]:
                     print(row["message"], file=sys.stderr, flush=True)

@@ -14,7 +14,8 @@ from engine.session.resume import new_session_id
 __all__ = ["run_in_process", "serve_forever", "EXIT_CODES"]
 
 log = logging.getLogger(__name__)
-EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 3, "interrupted": 130}
+# docs/operations.md (Exit codes); 2 is an error before or outside the session (bad options, a crash).
+EXIT_CODES = {"completed": 0, "failed": 1, "aborted": 3, "completed_with_failures": 4, "interrupted": 130}
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -76,7 +77,7 @@ async def run_in_process(settings: Settings, spec, *, resume_id: str | None = No
         await engine.stop()
     printer.finish(progress)
     counts = ", ".join(f"{v} {k}" for k, v in sorted(run.counts().items()))
-    outcome = "failed" if run.fatal else ("aborted" if run.aborted else "completed")
+    outcome = run.outcome
     print(f"session {session_id} {outcome}: {counts}; cost ${run.budget.spent_usd:.4f}"
           + (" (simulated)" if run.simulated else ""), file=out, flush=True)
     if run.fatal:
@@ -97,7 +98,8 @@ async def serve_forever(settings: Settings, *, max_sessions: int = 1, lock_timeo
 
     requeued = await asyncio.to_thread(requeue)
     for job_id, session_id in requeued:
-        log.info("job %s queued again: it resumes interrupted session %s", job_id, session_id)
+        log.info("job %s queued again: %s", job_id,
+                 f"it resumes interrupted session {session_id}" if session_id else "its session never started")
     has_job = {session_id for _, session_id in requeued}
     for session_id in [s for s in engine.interrupted_at_start if s not in has_job]:
         job_id = await asyncio.to_thread(submit_job, engine.store, {"resume": session_id},

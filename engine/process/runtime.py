@@ -1,21 +1,17 @@
 """The engine process: bus, ticker, websockets server and the sessions it runs.
 
-One engine per data directory (an OS lock on ``<data-dir>/engine.lock``), since
-it alone assigns event seqs. ``assetgen run`` starts one for a single session;
+One engine per database file (an OS lock on ``<db>.engine.lock``, engine/engine_lock.py),
+since it alone assigns event seqs. ``assetgen run`` starts one for a single session;
 ``assetgen serve`` keeps one running and takes jobs.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import fcntl
 import logging
-import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
-
 from engine import events as ev
 from engine.live.bus import Bus
 from engine.config import Settings, ensure_ws_token
@@ -23,6 +19,7 @@ from engine.live.projection import Projector
 from engine.store.database import Store
 from engine.live.ticker import Ticker
 from engine.vocabulary import SESSION_ACTIVE, sql_list
+from engine.store.engine_lock import EngineLockTaken, lock_holder, release_lock, take_lock
 
 __all__ = ["Engine", "EngineBusy", "engine_lock_holder"]
 
@@ -34,26 +31,9 @@ class EngineBusy(RuntimeError):
 
 
 def engine_lock_holder(settings: Settings) -> int | None:
-    """The PID of the engine running on this data directory, or None."""
-    path = settings.engine_lock_path
-    if not path.exists():
-        return None
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        try:
-            return int(Path(path).read_text().strip() or 0) or -1
-        except (OSError, ValueError):
-            return -1
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+    """The PID of the engine running on this database file (-1 when it is not known), or None."""
+    holder = lock_holder(settings.engine_lock_path)
+    return None if holder is None else (holder.pid or -1)
 
 
 class Engine:
@@ -127,25 +107,17 @@ class Engine:
         self._release_lock()
 
     def _acquire_lock(self) -> None:
-        path = self.settings.engine_lock_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = engine_lock_holder(self.settings)
+            self._lock_fd = take_lock(self.settings.engine_lock_path)
+        except EngineLockTaken as exc:
+            holder = exc.holder.describe() if exc.holder else "another process"
             raise EngineBusy(
-                f"an engine (PID {holder}) already runs on {self.settings.data_dir}: submit work to it with "
-                "`assetgen submit …`, or stop it first.") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+                f"an engine ({holder}) already runs on {self.settings.db_path} (lock {exc.path}): submit work "
+                "to it with `assetgen submit …`, or stop it first.") from None
 
     def _release_lock(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            release_lock(self._lock_fd)
             self._lock_fd = None
 
     def _mark_interrupted(self) -> None:

@@ -12,8 +12,6 @@ by their min/max (zone maps) on ``seq``, whereas an index would slow every inser
 from __future__ import annotations
 
 import json
-import os
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import pandas as pd
 
 from engine.store.database import Store
 from engine.vocabulary import JOB_OPEN, SESSION_ACTIVE, SESSION_TERMINAL, STAGES, sql_list
+from engine.store.engine_lock import lock_holder
 
 __all__ = [
     "run_readonly_sql", "status_summary",
@@ -49,10 +48,15 @@ def parse_json(value: Any) -> Any:
         return None
 
 
-def run_readonly_sql(store: Store, query: str) -> pd.DataFrame:
-    """Run a user's query on a read-only attach: it cannot change anything, and releases the file at once."""
-    with store.read() as con:
-        return con.execute(query).df()
+def run_readonly_sql(store: Store, query: str, *, allowed_dir: Path | None = None) -> pd.DataFrame:
+    """Run a user's query that can change nothing and read no file outside ``allowed_dir`` (engine/readonly_sql.py).
+
+    Raises ReadOnlyViolation for a statement that is not a SELECT or EXPLAIN.
+    """
+    from engine.read.sql import run_sandboxed_query  # noqa: PLC0415
+
+    store.migrate()  # the engine's own schema (as every command does), never the query's doing
+    return run_sandboxed_query(store, query, allowed_dir=allowed_dir)
 
 
 def status_summary(store: Store, *, limit: int = 10) -> str:
@@ -208,35 +212,13 @@ def controls_for_session(store: Store, session_id: str | None, *, limit: int = 2
 
 
 # -- is an engine there? ------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _lock_pid(lock_path: Path) -> int | None:
-    try:
-        text = lock_path.read_text()
-    except OSError:
-        return None
-    data = parse_json(text)
-    if isinstance(data, dict) and str(data.get("pid", "")).isdigit():
-        return int(data["pid"])
-    match = re.search(r"\d+", text)
-    return int(match.group()) if match else None
-
-
 def engine_status(store: Store, lock_path: Path, *, now: datetime | None = None,
                   quiet_after_s: float = ENGINE_QUIET_AFTER_S) -> dict:
-    """Is an engine running? Yes if the engine.lock holder is alive, or a session moved in the last few seconds."""
+    """Is an engine running? Yes if the engine lock is held now (engine/engine_lock.py), or a session moved lately."""
     now = now or utcnow()
-    pid = _lock_pid(lock_path)
-    lock_alive = pid is not None and _pid_alive(pid)
+    holder = lock_holder(lock_path)
     last_update = store.query("SELECT max(updated_at) FROM sessions")[0][0]
     recent = last_update is not None and (now - last_update).total_seconds() <= quiet_after_s
-    return {"running": lock_alive or recent, "pid": pid if lock_alive else None,
+    return {"running": holder is not None or recent, "pid": holder.pid if holder else None,
+            "command": holder.command if holder else None,
             "last_session_update": last_update, "lock_path": str(lock_path)}

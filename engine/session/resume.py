@@ -107,8 +107,9 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
         if not session:
             raise ResumeError(f"unknown session {session_id!r}: see `assetgen status` for session ids")
         session = session[0]
-        if session["status"] == "completed":
-            raise ResumeError(f"session {session_id} has already completed; nothing to resume")
+        if session["status"] in ("completed", "completed_with_failures"):  # every item has ended
+            raise ResumeError(f"session {session_id} has already {session['status'].replace('_', ' ')}; "
+                              "nothing to resume")
         items = fetch_rows(con, "SELECT * FROM items WHERE session_id = ?", [session_id])
         proposals = fetch_rows(con, "SELECT * FROM proposals WHERE session_id = ?", [session_id])
         approvals = fetch_rows(con, "SELECT * FROM approvals WHERE session_id = ?", [session_id])

@@ -26,6 +26,7 @@ from engine.providers.openrouter import ModerationError
 from engine.session.save import asset_path, parameters_text, png_size, read_provenance, save_png
 from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from engine.templates.brief import build_brief
+from engine.vocabulary import session_outcome
 
 if TYPE_CHECKING:
     from engine.session.host import SessionHost
@@ -90,6 +91,7 @@ class SessionRun:
         self._running.set()
         self.fatal: str | None = None
         self.aborted = False
+        self.outcome: str | None = None  # one of events.SESSION_TERMINAL once run() returns
         self.started = time.monotonic()
         self._finished_times: list[float] = []
 
@@ -212,12 +214,8 @@ class SessionRun:
                 gate.close()
             self.engine.unregister_run(self)
         counts = self.counts()
-        if self.fatal:
-            outcome = "failed"
-        elif self.aborted:
-            outcome = "aborted"
-        else:
-            outcome = "completed"
+        outcome = self.outcome = session_outcome((i.status for i in self.items.values()),
+                                                    fatal=bool(self.fatal), aborted=self.aborted)
         for gate in self.gates.values():
             if gate.requested and not gate.decided:  # its items all ended: nothing waits any more
                 self.bus.emit(ev.ApprovalClosed(session_id=sid, batch_id=gate.batch_id,

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import struct
 import zlib
 from dataclasses import dataclass
@@ -88,12 +89,18 @@ def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str,
     chunks = _itxt("parameters", parameters) + _itxt("provenance", json.dumps(provenance, default=str))
     data = image[:ihdr_end] + chunks + _without_our_keywords(image, ihdr_end)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".png.part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # Each call writes its own temporary file (never a name another writer could share), then
+    # renames it over the target atomically: two writers never interleave bytes in one file.
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}-{secrets.token_hex(6)}.png.part")
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return SavedImage(path=path, width=width, height=height, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 

@@ -87,8 +87,8 @@ class Store:
             con.execute("COMMIT")
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self._migrated:
+    def read(self, *, migrate: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        if migrate and not self._migrated:
             self.migrate()
         with self._attached(read_only=True) as con:
             yield con

@@ -31,7 +31,7 @@ from typing import Any
 from engine.config import BUNDLED_DATA
 
 __all__ = [
-    "TemplateError", "TemplateVersion", "PLACEHOLDERS", "DEFAULT_TEMPLATE_PATH", "DEFAULT_REQUIRED",
+    "TemplateError", "TemplateVersion", "PLACEHOLDERS", "DEFAULT_TEMPLATE_PATH", "DEFAULT_REQUIRED", "MAX_BRIEF_CHARS",
     "load_default_template_body", "default_template", "validate_template",
 ]
 
@@ -61,6 +61,9 @@ PLACEHOLDERS = {
 }
 _PER_TYPE_STYLE = ("medium", "line_weight", "composition")
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
+# A rendered brief longer than this is refused (at save time against the catalog, and when an item is
+# built): every competitor is sent the brief, so its length is money (docs/operations.md, Limits).
+MAX_BRIEF_CHARS = 12_000
 # How many of each kind a competitor's prompt must carry when the body's ``required`` omits it.
 DEFAULT_REQUIRED = {"palette_colours": 2, "emotional_elements": 1, "luxury_indicators": 2}
 
@@ -151,10 +154,19 @@ def _check_master_prompt(text: Any, problems: list[str]) -> None:
         problems.append("master_prompt: expected a non-empty string with {placeholders}")
         return
     try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+        fields = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text)
+                  if name is not None]
     except ValueError as exc:
         problems.append(f"master_prompt: {exc} (write a literal brace as {{{{ or }}}})")
         return
+    # A format spec or conversion turns a placeholder into a program: {title:x>2000000} pads the
+    # brief to 2 MB (paid for by every competitor), {title:>99999999999999999999} fails every item.
+    formatted = sorted({"{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+                        for name, spec, conv in fields if spec or conv})
+    if formatted:
+        problems.append(f"master_prompt: placeholders take no format spec or conversion, got "
+                        f"{', '.join(formatted)}; write the bare placeholder, e.g. {{title}}")
+    names = [name for name, _, _ in fields]
     unknown = sorted({n for n in names if n not in PLACEHOLDERS})
     if unknown:
         problems.append(f"master_prompt: unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from engine import events as ev
 from engine.templates.catalog import Asset
 from engine.templates.body import (
-    DEFAULT_REQUIRED, DEFAULT_TEMPLATE_PATH, PLACEHOLDERS, TemplateError, TemplateVersion, default_template,
+    DEFAULT_REQUIRED, DEFAULT_TEMPLATE_PATH, MAX_BRIEF_CHARS, PLACEHOLDERS, TemplateError, TemplateVersion, default_template,
     load_default_template_body, validate_template,
 )
 from engine.templates.versions import (
@@ -31,7 +31,7 @@ __all__ = [
     "load_default_template_body", "default_template", "validate_template",
     "ensure_default_template", "active_template", "save_template_version", "activate_template",
     "list_template_versions", "get_template_version", "diff_template_versions",
-    "select_tier", "build_brief", "competition_messages", "coverage",
+    "select_tier", "build_brief", "check_brief_sizes", "competition_messages", "coverage", "MAX_BRIEF_CHARS",
 ]
 
 Emit = Callable[[ev.Event], Any]
@@ -169,6 +169,8 @@ def build_brief(
         lines.append(f"Avoid: {'; '.join(avoid)}")
     lines.append(f"Required elements: {'; '.join(required)}")
     text = "\n".join(lines)
+    if len(text) > MAX_BRIEF_CHARS:  # a body that reached the table without save-time checks (SQL)
+        raise BriefTooLong(f"template v{version} {_too_long(asset, len(text))}")
     elements_used = len(emotional) + len(style_elements) + len(luxury) + len(must)
 
     say(ev.PromptTemplateComplete, template_version=version, length=len(text), elements_used=elements_used,
@@ -176,6 +178,31 @@ def build_brief(
     return Brief(text=text, tier=tier, required_elements=required, elements_used=elements_used,
                  template_version=version, asset_id=asset.id, aspect_ratio=asset.aspect_ratio,
                  image_size=asset.image_size, sections=tuple(sections))
+
+
+class BriefTooLong(TemplateError):
+    """A rendered brief over MAX_BRIEF_CHARS."""
+
+
+def _too_long(asset: Asset, length: int) -> str:
+    return (f"renders a {length:,}-character brief for asset {asset.id!r}, over the {MAX_BRIEF_CHARS:,}-character "
+            "limit; shorten the master prompt or the style and tier texts")
+
+
+def check_brief_sizes(body: dict, assets) -> None:
+    """Render ``body`` for every asset; raise TemplateError naming each asset whose brief is too long."""
+    template = TemplateVersion(0, body, None, None, None)
+    problems = []
+    for asset in assets:
+        try:
+            build_brief(asset, template)
+        except BriefTooLong as exc:
+            problems.append(str(exc).removeprefix("template v0 "))
+        except TemplateError:  # e.g. a theme the body lacks: the session reports it for that catalog
+            pass
+    if problems:
+        shown = problems[:5] + ([f"... and {len(problems) - 5} more assets"] if len(problems) > 5 else [])
+        raise TemplateError("invalid template body: it\n  - " + "\n  - ".join(shown))
 
 
 def _unique(items: list[str]) -> list[str]:

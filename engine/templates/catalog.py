@@ -25,7 +25,13 @@ DEFAULT_CATALOG_PATH = BUNDLED_DATA / "catalogs" / "estate_planning_v4.toml"
 # OpenRouter's image_config values (reference/openrouter.md); anything else is refused upstream.
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 IMAGE_SIZES = ("1K", "2K", "4K")
-TEST_ASSET_COUNT = 3  # `--test` makes three assets, as the seed's `--test --test-type icons` did
+TEST_ASSET_COUNT = 3
+# Limits (docs/operations.md): a catalog's text goes into briefs and events, so it is bounded.
+MAX_ASSETS = 5_000
+MAX_TITLE_CHARS = 200
+MAX_DESCRIPTION_CHARS = 2_000
+MAX_MUST_INCLUDE = 20
+MAX_PHRASE_CHARS = 200  # `--test` makes three assets, as the seed's `--test --test-type icons` did
 
 # Used only when a catalog leaves its vocabulary out.
 DEFAULT_TIERS = ("essential", "signature", "heritage")
@@ -35,7 +41,9 @@ DEFAULT_TYPE_LABELS = {
     "backgrounds": "background pattern", "social_cards": "social card",
 }
 
-_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# An id is also the PNG's file name: \A…\Z (not ^…$, whose $ accepts a trailing newline) and at
+# most 80 characters, so no id is changed or truncated on its way to disk and two ids never share a file.
+_ID_PATTERN = re.compile(r"\A[a-z0-9][a-z0-9-]{0,79}\Z")
 _TOML_POSITION = re.compile(r"\(at line (?P<line>\d+), column (?P<col>\d+)\)")
 _REQUIRED_ASSET_FIELDS = ("id", "type", "title", "description", "tier", "theme")
 _OPTIONAL_ASSET_FIELDS = ("aspect_ratio", "image_size", "must_include")
@@ -250,6 +258,10 @@ class _CatalogParser:
         if not isinstance(entries, list) or not entries:
             self.errors.append("[[assets]]: no assets; expected one or more [[assets]] tables")
             return []
+        if len(entries) > MAX_ASSETS:
+            self.errors.append(f"[[assets]]: {len(entries):,} assets, over the limit of {MAX_ASSETS:,}; "
+                               "split the catalog into several files")
+            return []
         assets: list[Asset] = []
         first_seen: dict[str, int] = {}
         for index, entry in enumerate(entries):
@@ -264,8 +276,8 @@ class _CatalogParser:
             if asset is None:
                 continue
             if asset.id in first_seen:
-                self.errors.append(f"{where} field 'id': duplicate id, already used by assets[{first_seen[asset.id]}]; "
-                                   "expected every id to be unique")
+                self.errors.append(f"{where} field 'id': duplicate id, already used by assets[{first_seen[asset.id]}] "
+                                   f"(both would be saved as {asset.id}.png); expected every id to be unique")
                 continue
             first_seen[asset.id] = index
             assets.append(asset)
@@ -286,8 +298,9 @@ class _CatalogParser:
             return None
         asset_id, type_name = entry["id"], entry["type"]
         if not _ID_PATTERN.match(asset_id):
-            self.errors.append(f"{where} field 'id': {asset_id!r} is not kebab-case; "
-                               "expected lowercase words and digits joined by '-', e.g. 'icon-living-trust'")
+            self.errors.append(f"{where} field 'id': {asset_id!r} is not a safe asset id (it names the image file); "
+                               "expected 1 to 80 lowercase letters, digits and '-', starting with a letter or digit, "
+                               "e.g. 'icon-living-trust'")
         if type_name not in types:
             self.errors.append(f"{where} field 'type': unknown type {type_name!r}; "
                                f"expected one of {', '.join(types) or '(none declared)'}")
@@ -305,6 +318,13 @@ class _CatalogParser:
         if not isinstance(must, list) or not all(isinstance(m, str) and m.strip() for m in must):
             self.errors.append(f"{where} field 'must_include': expected a list of short phrases, got {must!r}")
             must = []
+        for key, limit in (("title", MAX_TITLE_CHARS), ("description", MAX_DESCRIPTION_CHARS)):
+            if len(entry[key]) > limit:
+                self.errors.append(f"{where} field {key!r}: {len(entry[key]):,} characters, over the limit of "
+                                   f"{limit:,}; shorten it")
+        if len(must) > MAX_MUST_INCLUDE or any(len(m) > MAX_PHRASE_CHARS for m in must):
+            self.errors.append(f"{where} field 'must_include': expected at most {MAX_MUST_INCLUDE} phrases of at "
+                               f"most {MAX_PHRASE_CHARS} characters each")
         if len(self.errors) > before:
             return None
         return Asset(

@@ -10,6 +10,7 @@ import json
 
 from engine.store.database import Store
 from engine.templates.body import TemplateError, TemplateVersion, load_default_template_body, validate_template
+from engine.limits import row_problem
 
 __all__ = [
     "ensure_default_template", "active_template", "save_template_version", "activate_template",
@@ -63,9 +64,24 @@ def save_template_version(
     author: str | None = None,
     comment: str | None = None,
     activate: bool = False,
+    assets=None,
 ) -> int:
-    """Validate ``body`` and store it as the next version; returns the new version number."""
+    """Validate ``body`` and store it as the next version; returns the new version number.
+
+    The body is rendered for every asset of ``assets`` (default: the default catalog's), so a
+    brief over MAX_BRIEF_CHARS is refused now, naming the asset, rather than paid for later.
+    """
     validate_template(body)
+    too_big = row_problem({"author": author, "comment": comment})
+    if too_big:
+        raise TemplateError(too_big)
+    from engine.templates.brief import check_brief_sizes  # noqa: PLC0415 (templates imports this module)
+
+    if assets is None:
+        from engine.templates.catalog import load_catalog  # noqa: PLC0415
+
+        assets = load_catalog().assets
+    check_brief_sizes(body, assets)
     payload = json.dumps(body, ensure_ascii=False)
     with store.write() as con:
         (version,) = con.execute("SELECT coalesce(max(version), 0) + 1 FROM template_versions").fetchone()

@@ -28,6 +28,7 @@ from engine.intents.requests import CommandError, request_control, request_decis
 from engine.config import Settings, ensure_ws_token
 from engine.store.database import Store, StoreBusy
 from engine.ws.fanout import Client, Fanout
+from engine.ws.hello_limit import DEFAULT_FAILED_HELLO_WINDOW_S, DEFAULT_MAX_FAILED_HELLOS, FailedHelloLimiter
 from engine.ws.protocol import (
     CLOSE_HELLO_TIMEOUT, CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES, BadRequest, Hello, ack_message, control_request,
     decision_request, default_allowed_origins, engine_info, error_message, origins_from_env, parse_hello,
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 # A snapshot source returns the sessions (JSON-able dicts), or (last_seq, sessions) when it knows
 # exactly which event its state reflects. Called in a worker thread.
 SnapshotSource = Callable[[], "list[dict] | tuple[int, list[dict]]"]
+
+
+def _peer(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return str(address[0]) if isinstance(address, tuple) and address else str(address)
 
 
 class WsServer:
@@ -70,6 +76,8 @@ class WsServer:
         backfill_timeout: float = 15.0,
         snapshot_limit: int = 200,
         close_grace: float = 5.0,
+        max_failed_hellos: int = DEFAULT_MAX_FAILED_HELLOS,
+        failed_hello_window_s: float = DEFAULT_FAILED_HELLO_WINDOW_S,
     ):
         if not token:
             raise ValueError("the websockets server needs a token (engine.config.ensure_ws_token)")
@@ -87,6 +95,7 @@ class WsServer:
         self.allowed_origins = (frozenset(o.rstrip("/") for o in allowed_origins) if allowed_origins is not None
                                 else default_allowed_origins(console_port))
         self._token = token.encode()
+        self._hello_limiter = FailedHelloLimiter(max_failures=max_failed_hellos, window_s=failed_hello_window_s)
         self._snapshot = snapshot
         self._fanout = Fanout(bus=bus, store=store, max_queue=max_queue, write_limit=write_limit,
                               backfill_timeout=backfill_timeout, close_grace=close_grace)
@@ -143,6 +152,14 @@ class WsServer:
 
     # -- handshake ------------------------------------------------------------------------------
     def _check_origin(self, connection: ServerConnection, request: Request) -> Response | None:
+        wait = self._hello_limiter.retry_after_s(_peer(connection))
+        if wait:
+            log.warning("refused websockets connection from %s: too many failed hellos", _peer(connection))
+            response = connection.respond(HTTPStatus.TOO_MANY_REQUESTS,
+                                          f"too many failed hellos from this address; retry in {wait}s "
+                                          "with the token in <data-dir>/.ws-token\n")
+            response.headers["Retry-After"] = str(wait)
+            return response
         origin = request.headers.get("Origin")
         # No Origin: not a browser (CLI, scripts); the token still guards it.
         if origin is None or origin.rstrip("/") in self.allowed_origins:
@@ -185,10 +202,12 @@ class WsServer:
                 hello = parse_hello(message)
             except BadRequest as exc:
                 if exc.code == "unauthorized":
+                    self._hello_limiter.failed(_peer(conn))
                     return await self._refuse(conn, str(exc))
                 await conn.send(error_message(exc.code, str(exc), exc.request_id))
                 continue
             if not hmac.compare_digest(hello.token.encode(), self._token):
+                self._hello_limiter.failed(_peer(conn))
                 return await self._refuse(conn, "wrong token: use the one in <data-dir>/.ws-token")
             return await self._admit(conn, hello)
 
