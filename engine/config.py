@@ -26,6 +26,7 @@ class Settings:
     ws_port: int = DEFAULT_WS_PORT
     console_port: int = DEFAULT_CONSOLE_PORT
     tick_seconds: float = DEFAULT_TICK_SECONDS
+    content_credentials: bool = True  # sign every saved image (engine/credentials); off: XMP and chunks only
     extra: dict = field(default_factory=dict)
 
     @property
@@ -55,6 +56,7 @@ def load_settings(
     ws_host: str | None = None,
     ws_port: int | None = None,
     tick_seconds: float | None = None,
+    content_credentials: bool | None = None,
 ) -> Settings:
     """Explicit arguments win, then ASSETGEN_* environment variables, then defaults."""
     env = os.environ
@@ -67,6 +69,8 @@ def load_settings(
         ws_port=int(ws_port if ws_port is not None else env.get("ASSETGEN_WS_PORT") or DEFAULT_WS_PORT),
         console_port=int(env.get("ASSETGEN_CONSOLE_PORT") or DEFAULT_CONSOLE_PORT),
         tick_seconds=float(tick_seconds or env.get("ASSETGEN_TICK_SECONDS") or DEFAULT_TICK_SECONDS),
+        content_credentials=(content_credentials if content_credentials is not None else
+                             env.get("ASSETGEN_CONTENT_CREDENTIALS", "on").strip().lower() not in ("0", "off", "false", "no")),
     )
 
 

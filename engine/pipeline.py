@@ -20,6 +20,7 @@ from .approval import BatchGate, plan_batches
 from .budget import Budget, Reservation
 from .calls import CallFailed, SessionStopped, paid_call
 from .competition import Proposal, compete
+from .credentials import SIGNING_OFF
 from .limiter import Limiter
 from .pricing import estimate_tokens
 from .providers.openrouter import ModerationError
@@ -378,14 +379,19 @@ class SessionRun:
     async def _save(self, item: ItemState, image: bytes, image_cost: float) -> None:
         path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
         width, height = png_size(image)
-        # off the loop: the write ends with an fsync (~10 ms) that would stall every other item
+        provenance = self._provenance(item, image_cost)
+        credentials = getattr(self.engine, "credentials", None)
+        seal = credentials.seal(provenance, title=path.name) if credentials else None
+        # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
         saved = await asyncio.to_thread(save_png, path, image, parameters=parameters_text(
             item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
-            cost_usd=item.cost_usd), provenance=self._provenance(item, image_cost))
+            cost_usd=item.cost_usd), provenance=provenance,
+            xmp=credentials.xmp(provenance) if credentials else None, seal=seal)
         item.image_path = str(saved.path)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
                                     width=saved.width, height=saved.height, bytes=saved.bytes,
-                                    model=self.spec.image_model, seed=self._seed(item), sha256=saved.sha256))
+                                    model=self.spec.image_model, seed=self._seed(item), sha256=saved.sha256,
+                                    credentials=seal.status if seal else SIGNING_OFF))
 
     def _adopt_existing_file(self, item: ItemState) -> bool:
         """On resume, an image on disk whose provenance matches this item was saved before a crash."""
