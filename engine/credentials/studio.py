@@ -1,11 +1,14 @@
 """The studio's credentials as the saver uses them: XMP for every image, a signature when signing is on."""
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .authority import Authority, CredentialOptions, open_authority
+from PIL import Image
+
+from .authority import Authority, CredentialOptions, CredentialsError, open_authority
 from .manifest import creation_manifest
 from .sign import SigningFailed, sign_image
 from .xmp import xmp_for_provenance
@@ -38,6 +41,19 @@ class Seal:
         return signed
 
 
+def _probe(authority: Authority) -> None:
+    """Sign a 1-pixel image at start, so a chain the signer refuses stops the engine, not each image."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, "PNG")
+    try:
+        sign_image(buffer.getvalue(), {"claim_generator_info": [{"name": "assetgen"}], "title": "probe.png"}, authority)
+    except SigningFailed as exc:
+        raise CredentialsError(f"the organisation's signing chain was refused ({exc}): the signing certificate "
+                               "needs the digitalSignature key usage, an extended key usage C2PA accepts "
+                               "(emailProtection, documentSigning or c2pa-kp-claimSigning), subject and "
+                               "authority key identifiers, and must not be self-signed") from None
+
+
 class StudioCredentials:
     def __init__(self, *, authority: Authority | None, organisation: str):
         self.authority = authority
@@ -53,6 +69,8 @@ class StudioCredentials:
         """The studio's credentials; with ``signing`` the signing identity is created on first use."""
         options = options or CredentialOptions.from_env()
         authority = open_authority(data_dir, options) if signing else None
+        if authority is not None and authority.source == "organisation":
+            _probe(authority)
         return cls(authority=authority, organisation=options.organisation)
 
     def xmp(self, provenance: dict) -> str:
