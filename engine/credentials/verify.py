@@ -20,7 +20,7 @@ import c2pa
 from .manifest import STUDIO_ASSERTION, prompt_sha256
 from .sign import reader_settings
 
-__all__ = ["Verdict", "verify_file", "verify_bytes", "read_manifest_store", "active_manifest", "studio_assertion",
+__all__ = ["Verdict", "badge", "CHECKS", "verify_file", "verify_bytes", "read_manifest_store", "active_manifest", "studio_assertion",
            "compare_with_record", "HASH_MISMATCH"]
 
 HASH_MISMATCH = "assertion.dataHash.mismatch"
@@ -56,6 +56,27 @@ class Verdict:
                 "content_unchanged": self.content_unchanged, "record_matches": self.record_matches,
                 "state": self.state, "signer": self.signer, "failures": self.failures,
                 "record_problems": self.record_problems, "studio": self.studio, "error": self.error}
+
+
+# (attribute, what it checks) in the order a reader asks them; the gallery and `assetgen verify` show these.
+CHECKS = (("manifest_present", "manifest present"), ("signature_valid", "signature valid"),
+          ("signer_trusted", "signer trusted by the studio's anchors"), ("content_unchanged", "content unchanged"),
+          ("record_matches", "matches the studio's record"))
+
+
+def badge(verdict: Verdict) -> tuple[str, str]:
+    """A one-line summary of a verdict and its colour (green, orange, red, grey), worst finding first."""
+    if not verdict.manifest_present:
+        return ("no Content Credentials", "grey")
+    if verdict.content_unchanged is False:
+        return ("altered since signing", "red")
+    if not verdict.signature_valid:
+        return ("invalid signature", "red")
+    if not verdict.signer_trusted:
+        return ("signed, signer not trusted", "orange")
+    if verdict.record_matches is False:
+        return ("differs from the studio's record", "orange")
+    return ("Content Credentials verified", "green")
 
 
 def read_manifest_store(data: bytes, mime: str, anchors_pem: str | None) -> tuple[dict, dict] | None:
