@@ -2,8 +2,8 @@
 
 Callers run this in a worker thread (the saver's ``asyncio.to_thread``): the native
 library does the hashing and signing with the GIL released. A thumbnail is not embedded
-(it would double a PNG's size and the signing time); remote manifests and OCSP are never
-fetched, so signing works offline.
+(it would double a PNG's size and the signing time) and the signed image is not re-read
+(``verify_after_sign``); remote manifests and OCSP are never fetched, so signing works offline.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .authority import Authority
 __all__ = ["sign_image", "reader_settings", "SigningFailed", "MIME_BY_FORMAT"]
 
 MIME_BY_FORMAT = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
-_local = threading.local()  # one native Context per thread and authority: building one costs more than a signature
+_local = threading.local()  # per thread: native objects are not shared between threads
 
 
 class SigningFailed(RuntimeError):
@@ -32,36 +32,37 @@ def reader_settings(anchors_pem: str | None) -> dict[str, Any]:
     return settings
 
 
-def _context(authority: Authority) -> c2pa.Context:
-    key = (authority.chain_pem, authority.anchors_pem)
-    cached = getattr(_local, "contexts", None)
+def _tools(authority: Authority) -> tuple[c2pa.Context, c2pa.Signer]:
+    """This thread's native Context and Signer for ``authority``: making them costs more than a signature."""
+    key = (authority.chain_pem, authority.anchors_pem, str(authority.key_path), authority.tsa_url)
+    cached = getattr(_local, "tools", None)
     if cached is None:
-        cached = _local.contexts = {}
+        cached = _local.tools = {}
     if key not in cached:
         settings = reader_settings(authority.anchors_pem)
+        # verify_after_sign re-reads every image just written: half the signing time on the saver's thread.
+        # The suite reads signed images with the reader instead, and `assetgen verify` does so on demand.
+        settings["verify"]["verify_after_sign"] = False
         settings["builder"] = {"thumbnail": {"enabled": False}}
-        cached[key] = c2pa.Context.from_dict(settings)
+        info = c2pa.C2paSignerInfo(authority.algorithm.encode(), authority.chain_pem.encode(),
+                                   authority.private_key_pem(),
+                                   authority.tsa_url.encode() if authority.tsa_url else None)
+        cached[key] = (c2pa.Context.from_dict(settings), c2pa.Signer.from_info(info))
+        del info  # the key's bytes now live only inside the native signer
     return cached[key]
 
 
 def sign_image(data: bytes, manifest: dict[str, Any], authority: Authority, *, mime: str = "image/png",
                ingredient: tuple[dict[str, Any], str, bytes] | None = None) -> bytes:
     """``data`` with ``manifest`` embedded and signed; ``ingredient`` is (its JSON, its MIME type, its bytes)."""
-    info = c2pa.C2paSignerInfo(authority.algorithm.encode(), authority.chain_pem.encode(),
-                               authority.private_key_pem(), authority.tsa_url.encode() if authority.tsa_url else None)
     out = io.BytesIO()
     try:
-        signer = c2pa.Signer.from_info(info)
-        try:
-            builder = c2pa.Builder(manifest, context=_context(authority))
-            if ingredient is not None:
-                ingredient_json, ingredient_mime, ingredient_bytes = ingredient
-                builder.add_ingredient(ingredient_json, ingredient_mime, io.BytesIO(ingredient_bytes))
-            builder.sign(signer, mime, io.BytesIO(data), out)
-        finally:
-            signer.close()
+        context, signer = _tools(authority)
+        builder = c2pa.Builder(manifest, context=context)
+        if ingredient is not None:
+            ingredient_json, ingredient_mime, ingredient_bytes = ingredient
+            builder.add_ingredient(ingredient_json, ingredient_mime, io.BytesIO(ingredient_bytes))
+        builder.sign(signer, mime, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
         raise SigningFailed(f"signing the {mime} image failed: {exc}") from None
-    finally:
-        del info  # the key's bytes: drop our reference at once
     return out.getvalue()
