@@ -20,7 +20,8 @@ from .approval import BatchGate, plan_batches
 from .budget import Budget, Reservation
 from .calls import CallFailed, SessionStopped, paid_call
 from .competition import Proposal, compete
-from .credentials import SIGNING_OFF
+from .credentials.sign import png_has_manifest
+from .credentials.studio import SIGNED, SIGNING_OFF
 from .limiter import Limiter
 from .pricing import estimate_tokens
 from .providers.openrouter import ModerationError
@@ -410,5 +411,6 @@ class SessionRun:
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(path),
                                     width=width, height=height, bytes=len(data),
                                     model=provenance.get("image_model") or "", seed=int(provenance.get("seed") or 0),
-                                    sha256=hashlib.sha256(data).hexdigest()))
+                                    sha256=hashlib.sha256(data).hexdigest(),
+                                    credentials=SIGNED if png_has_manifest(data) else SIGNING_OFF))
         return True

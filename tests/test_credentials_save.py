@@ -158,3 +158,12 @@ def test_with_signing_off_images_carry_xmp_and_parameters_but_no_manifest(tmp_pa
     result = assetgen(settings, "verify", item.image_path)
     assert result.exit_code == 1
     assert "manifest present   NO" in result.output
+
+
+def test_png_has_manifest_tells_a_signed_file_from_an_unsigned_one(session):
+    from engine.credentials.sign import png_has_manifest
+    from engine.render import render_image
+
+    settings, run = session
+    assert png_has_manifest(open(one_item(run).image_path, "rb").read())
+    assert not png_has_manifest(render_image("a lantern", width=32, height=32, seed=1))

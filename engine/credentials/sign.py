@@ -8,6 +8,7 @@ library does the hashing and signing with the GIL released. A thumbnail is not e
 from __future__ import annotations
 
 import io
+import struct
 import threading
 from typing import Any
 
@@ -15,7 +16,7 @@ import c2pa
 
 from .authority import Authority
 
-__all__ = ["sign_image", "reader_settings", "SigningFailed", "MIME_BY_FORMAT"]
+__all__ = ["sign_image", "png_has_manifest", "reader_settings", "SigningFailed", "MIME_BY_FORMAT"]
 
 MIME_BY_FORMAT = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
 _local = threading.local()  # per thread: native objects are not shared between threads
@@ -23,6 +24,19 @@ _local = threading.local()  # per thread: native objects are not shared between 
 
 class SigningFailed(RuntimeError):
     """The native library refused to sign; the message carries its reason (never key material)."""
+
+
+def png_has_manifest(data: bytes) -> bool:
+    """Whether a PNG carries an embedded C2PA manifest (its ``caBX`` chunk), without reading or validating it."""
+    pos = 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"caBX":
+            return True
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return False
 
 
 def reader_settings(anchors_pem: str | None) -> dict[str, Any]:
