@@ -8,6 +8,8 @@ item, abort cancels them all; each item ends exactly once with
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import hashlib
 import logging
 import time
@@ -37,6 +39,9 @@ __all__ = ["SessionRun", "ItemState", "STAGES"]
 log = logging.getLogger(__name__)
 STAGES = ("discovery", "prompt", "model", "approval", "image", "save")
 _IMAGE_TOKENS_1K = 1290
+# The saver's own threads: signing (engine/credentials) and the write's fsync run here, so they never queue the
+# ticker's flushes (or a stand-in's renders) behind them on the loop's default executor.
+_SAVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="saver")
 
 
 @dataclass
@@ -384,10 +389,11 @@ class SessionRun:
         credentials = getattr(self.engine, "credentials", None)
         seal = credentials.seal(provenance, title=path.name) if credentials else None
         # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
-        saved = await asyncio.to_thread(save_png, path, image, parameters=parameters_text(
-            item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
-            cost_usd=item.cost_usd), provenance=provenance,
-            xmp=credentials.xmp(provenance) if credentials else None, seal=seal)
+        saved = await asyncio.get_running_loop().run_in_executor(_SAVER, functools.partial(
+            save_png, path, image, parameters=parameters_text(
+                item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
+                cost_usd=item.cost_usd), provenance=provenance,
+            xmp=credentials.xmp(provenance) if credentials else None, seal=seal))
         item.image_path = str(saved.path)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
                                     width=saved.width, height=saved.height, bytes=saved.bytes,
