@@ -16,6 +16,37 @@ def _yes(value: bool | None, detail: str = "") -> str:
     return f"{word} ({detail})" if detail else word
 
 
+def _report(v) -> str:
+    """One file's checks as aligned lines: what was checked, the answer, and why when it failed."""
+    from .credentials.verify import CONTENT_FAILURES  # noqa: PLC0415
+
+    lines = [f"{v.path}: {'OK' if v.ok else 'FAILED'}"]
+    if v.error:
+        lines.append(f"  error              {v.error}")
+    lines.append(f"  manifest present   {_yes(v.manifest_present)}")
+    if not v.manifest_present:
+        return "\n".join(lines)
+    changed = [c for c in v.failures if c in CONTENT_FAILURES]
+    lines += [f"  signature valid    {_yes(v.signature_valid)}",
+              f"  signer trusted     {_yes(v.signer_trusted, v.signer)}",
+              f"  content unchanged  {_yes(v.content_unchanged, ', '.join(changed))}"]
+    if v.studio is None:
+        lines.append("  studio record      not checked (no studio assertion in the manifest)")
+    elif v.record_matches is None:
+        lines.append("  studio record      not checked (no studio database here)")
+    elif v.record_matches:
+        decision = v.studio.get("decision") or {}
+        lines.append(f"  studio record      matches: session {v.studio.get('session_id')}, cost "
+                     f"${v.studio.get('cost_usd') or 0:.6f}, released by {decision.get('decided_by')} "
+                     f"({decision.get('action')})")
+    else:
+        lines.append(f"  studio record      DIFFERS: {'; '.join(v.record_problems)}")
+    other = [c for c in v.failures if c not in CONTENT_FAILURES]
+    if other:
+        lines.append(f"  other failures     {', '.join(other)}")
+    return "\n".join(lines)
+
+
 def _record(ctx: Context):
     """The studio's database when there is one (verify compares each manifest with it), else None."""
     return ctx.store if ctx.settings.db_path.exists() else None
@@ -50,29 +81,7 @@ def verify(ctx: Context, images: tuple[Path, ...], fmt: str):
         click.echo(json.dumps([v.as_dict() for v in verdicts], indent=1, default=str))
     else:
         for v in verdicts:
-            click.echo(f"{v.path}: {'OK' if v.ok else 'FAILED'}")
-            if v.error:
-                click.echo(f"  error              {v.error}")
-            click.echo(f"  manifest present   {_yes(v.manifest_present)}")
-            if not v.manifest_present:
-                continue
-            click.echo(f"  signature valid    {_yes(v.signature_valid)}")
-            click.echo(f"  signer trusted     {_yes(v.signer_trusted, v.signer)}")
-            changed = ", ".join(c for c in v.failures if "ash" in c)
-            click.echo(f"  content unchanged  {_yes(v.content_unchanged, changed)}")
-            if v.studio is None:
-                click.echo("  studio record      not checked (no studio assertion in the manifest)")
-            elif v.record_matches is None:
-                click.echo("  studio record      not checked (no studio database here)")
-            else:
-                decision = v.studio.get("decision") or {}
-                detail = (f"session {v.studio.get('session_id')}, cost ${v.studio.get('cost_usd') or 0:.6f}, "
-                          f"released by {decision.get('decided_by')} ({decision.get('action')})")
-                click.echo(f"  studio record      {'matches' if v.record_matches else 'DIFFERS'}: "
-                           + (detail if v.record_matches else "; ".join(v.record_problems)))
-            other = [c for c in v.failures if "ash" not in c]
-            if other:
-                click.echo(f"  other failures     {', '.join(other)}")
+            click.echo(_report(v))
     if not all(v.ok for v in verdicts):
         raise SystemExit(1)
 

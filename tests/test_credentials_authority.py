@@ -141,3 +141,18 @@ def test_a_chain_the_c2pa_signer_refuses_stops_the_start_with_what_the_certifica
     options.chain_file.write_bytes(self_signed.public_bytes(serialization.Encoding.PEM))
     with pytest.raises(CredentialsError, match="refused .*digitalSignature"):
         StudioCredentials.open(tmp_path / "data", options=options)
+
+
+def test_a_seal_that_cannot_sign_keeps_the_image_unsigned_says_so_and_logs_why(tmp_path, caplog):
+    import dataclasses
+
+    from engine.credentials import SIGNING_FAILED, StudioCredentials
+
+    credentials = StudioCredentials.open(tmp_path, options=STUDIO)
+    credentials.authority = dataclasses.replace(credentials.authority, key_path=tmp_path / "gone.pem")
+    seal = credentials.seal({"image_model": "m/x"}, title="x.png")
+    image = render_image("a lantern", width=32, height=32, seed=1)
+    assert seal(image) == image
+    assert seal.status == SIGNING_FAILED
+    assert any("gone.pem cannot be read" in r.getMessage() and "without Content Credentials" in r.getMessage()
+               for r in caplog.records)

@@ -79,4 +79,6 @@ def sign_image(data: bytes, manifest: dict[str, Any], authority: Authority, *, m
         builder.sign(signer, mime, io.BytesIO(data), out)
     except c2pa.C2paError as exc:
         raise SigningFailed(f"signing the {mime} image failed: {exc}") from None
+    except OSError as exc:  # the key file went missing or unreadable since start
+        raise SigningFailed(f"the signing key {authority.key_path} cannot be read ({exc.strerror})") from None
     return out.getvalue()

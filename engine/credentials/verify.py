@@ -21,12 +21,12 @@ from .manifest import STUDIO_ASSERTION, prompt_sha256
 from .sign import reader_settings
 
 __all__ = ["Verdict", "badge", "CHECKS", "verify_file", "verify_bytes", "read_manifest_store", "active_manifest", "studio_assertion",
-           "compare_with_record", "HASH_MISMATCH"]
+           "compare_with_record", "HASH_MISMATCH", "CONTENT_FAILURES"]
 
 HASH_MISMATCH = "assertion.dataHash.mismatch"
 _SIGNATURE_FAILURES = ("claimSignature.mismatch", "claimSignature.missing", "signingCredential.invalid",
                        "signingCredential.expired", "signingCredential.revoked", "claimSignature.outsideValidity")
-_CONTENT_FAILURES = (HASH_MISMATCH, "assertion.boxesHash.mismatch", "assertion.bmffHash.mismatch",
+CONTENT_FAILURES = (HASH_MISMATCH, "assertion.boxesHash.mismatch", "assertion.bmffHash.mismatch",
                      "assertion.hashedURI.mismatch", "assertion.dataHash.malformed")
 
 
@@ -136,7 +136,7 @@ def verify_bytes(data: bytes, *, path: str = "", anchors_pem: str | None, store=
     failed = set(verdict.failures)
     verdict.signature_valid = "claimSignature.validated" in codes_ok and not failed & set(_SIGNATURE_FAILURES)
     verdict.signer_trusted = "signingCredential.trusted" in codes_ok
-    verdict.content_unchanged = not failed & set(_CONTENT_FAILURES) and any(c.endswith("Hash.match") for c in codes_ok)
+    verdict.content_unchanged = not failed & set(CONTENT_FAILURES) and any(c.endswith("Hash.match") for c in codes_ok)
     info = manifest.get("signature_info") or {}
     verdict.signer = ", ".join(x for x in (info.get("common_name"), info.get("issuer")) if x)
     verdict.state = "Invalid" if verdict.failures else ("Trusted" if verdict.signer_trusted else "Valid")
