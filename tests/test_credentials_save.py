@@ -167,3 +167,17 @@ def test_png_has_manifest_tells_a_signed_file_from_an_unsigned_one(session):
     settings, run = session
     assert png_has_manifest(open(one_item(run).image_path, "rb").read())
     assert not png_has_manifest(render_image("a lantern", width=32, height=32, seed=1))
+
+
+@pytest.mark.skipif(not __import__("shutil").which("exiftool"), reason="exiftool not installed (apt-get install "
+                    "libimage-exiftool-perl); Pillow's XMP reader covers the same fields above")
+def test_exiftool_reads_the_xmp_and_the_a1111_parameters(session):
+    import subprocess
+
+    settings, run = session
+    item = one_item(run)
+    out = json.loads(subprocess.run(["exiftool", "-json", "-XMP:all", "-PNG:Parameters", item.image_path],
+                                    capture_output=True, text=True, check=True).stdout)[0]
+    assert out["Title"] == item.asset.title and out["Creator"] == "assetgen studio"
+    assert out["DigitalSourceType"] == DIGITAL_SOURCE_TYPE and "AI-generated" in out["Credit"]
+    assert out["Parameters"].startswith(item.prompt)
