@@ -20,8 +20,14 @@ prompt) and the check uses the smaller, the stricter. Best of --repeats for each
 
 Targets: visible elapsed <= 1.15 x bound; visible vs dark <= +5 %.
 
+Content Credentials: --signing on (default, as shipped) or off runs both ways with signing
+so; --signing compare runs the visible way with signing on and off instead of dark (same
+draws, alternating) and checks on-vs-off bound ratios within 5 %. Every mode first times
+saving one image with and without signing (at --image-px and at 1024 px): the cost per image.
+
     python bench/pipeline.py                          # 200 items, concurrency 16, ~1 min
     python bench/pipeline.py --items 100 --repeats 1
+    python bench/pipeline.py --signing compare --items 100
 
 Human figures first; the JSON summary is the last line.
 """
@@ -47,6 +53,9 @@ from pipeline_kit import TEST_BASE_URL, write_catalog  # noqa: E402
 import httpx  # noqa: E402
 from engine.config import load_settings  # noqa: E402
 from engine.live.projection import Projector  # noqa: E402
+from engine.credentials import StudioCredentials  # noqa: E402
+from engine.providers.standin.render import render_image  # noqa: E402
+from engine.session.save import save_png  # noqa: E402
 from engine.providers.openrouter import OpenRouterClient  # noqa: E402
 from engine.providers.standin.transport import StandInTransport  # noqa: E402
 from engine.process.runtime import Engine  # noqa: E402
@@ -57,6 +66,7 @@ from engine.store.database import Store  # noqa: E402
 SESSION_ID = "s-bench-pipeline"
 TARGET_BOUND_RATIO = 1.15
 TARGET_OVERHEAD = 0.05
+TARGET_SIGNING_OVERHEAD = 0.05
 
 # A `watch`-like client in its own process: hello, then read every frame until the session completes.
 _WATCHER = r"""
@@ -151,9 +161,9 @@ def spec_for(catalog: Path, args) -> RunSpec:
                    approval=ApprovalSettings(enabled=False), seed=args.seed)
 
 
-async def run_visible(data_dir: Path, spec: RunSpec, args) -> dict:
+async def run_visible(data_dir: Path, spec: RunSpec, args, *, signing: bool) -> dict:
     transports: list = []
-    settings = load_settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir, content_credentials=signing)
     async with Engine(settings, ws_port=0, client_factory=client_factory(args.image_px, transports)) as engine:
         token = (data_dir / ".ws-token").read_text().strip()
         watchers = []
@@ -194,6 +204,7 @@ class _DarkEngine:
         self.projector = Projector()
         self.client_factory = factory
         self.runs: dict = {}
+        self.credentials = StudioCredentials.open(settings.data_dir, signing=settings.content_credentials)
 
     def register_run(self, run) -> None:
         self.runs[run.session_id] = run
@@ -205,9 +216,10 @@ class _DarkEngine:
         return None
 
 
-async def run_dark(data_dir: Path, spec: RunSpec, args) -> dict:
+async def run_dark(data_dir: Path, spec: RunSpec, args, *, signing: bool) -> dict:
     transports: list = []
-    engine = _DarkEngine(load_settings(data_dir=data_dir), client_factory(args.image_px, transports))
+    engine = _DarkEngine(load_settings(data_dir=data_dir, content_credentials=signing),
+                         client_factory(args.image_px, transports))
     started = time.perf_counter()  # like Engine.run_session: preparing is part of the run
     run = await prepare_run(engine, spec, session_id=SESSION_ID, resume=False)
     try:
@@ -216,6 +228,64 @@ async def run_dark(data_dir: Path, spec: RunSpec, args) -> dict:
         await run.client.aclose()
     elapsed = time.perf_counter() - started
     return {"elapsed_s": elapsed, "counts": run.counts(), "requests": transports[0].requests}
+
+
+def signing_cost(root: Path, sizes: list[int], count: int) -> dict:
+    """Milliseconds to save one stand-in image with and without signing, per image size (median of ``count``)."""
+    credentials = StudioCredentials.open(root / "signing-cost")
+    figures = {}
+    for px in sizes:
+        images = [render_image(f"a quiet lantern {n}", width=px, height=px, seed=n) for n in range(count)]
+        timings = {"unsigned": [], "signed": []}
+        for n, image in enumerate(images):
+            provenance = {"session_id": "s-cost", "item_id": f"s-cost:{n}", "image_model": "m/x", "prompt": "p"}
+            for way in ("unsigned", "signed"):
+                seal = credentials.seal(provenance, title="x.png") if way == "signed" else None
+                started = time.perf_counter()
+                save_png(root / "signing-cost" / f"{way}-{n}.png", image, parameters="p", provenance=provenance,
+                         xmp=credentials.xmp(provenance), seal=seal)
+                timings[way].append((time.perf_counter() - started) * 1000)
+        unsigned, signed = statistics.median(timings["unsigned"]), statistics.median(timings["signed"])
+        figures[px] = {"save_ms": round(unsigned, 2), "save_and_sign_ms": round(signed, 2),
+                       "signing_ms": round(signed - unsigned, 2)}
+        print(f"saving a {px}x{px} image: {unsigned:.1f} ms unsigned, {signed:.1f} ms signed "
+              f"= {signed - unsigned:.1f} ms signing (median of {count}, in the saver's thread)", flush=True)
+    return figures
+
+
+def compare_signing(root: Path, catalog: Path, args, cost: dict) -> None:
+    """Visible runs with signing on and off, alternating; their ratios to the same bound."""
+    runs = {True: [], False: []}
+    for n in range(args.repeats):
+        for signing in ((True, False) if n % 2 == 0 else (False, True)):
+            runs[signing].append(asyncio.run(run_visible(root / f"sign-{signing}-{n}", spec_for(catalog, args), args,
+                                                         signing=signing)))
+        print(f"pair {n + 1}: signing on {runs[True][-1]['elapsed_s']:.2f}s, off {runs[False][-1]['elapsed_s']:.2f}s",
+              flush=True)
+    phases = item_phases(runs[False][0]["requests"])
+    bound = min(schedule(phases, args.concurrency, keep_slot=True), schedule(phases, args.concurrency, keep_slot=False))
+    same_draws = all(sorted(r["latency_s"] for r in x["requests"]) == sorted(r["latency_s"] for r in runs[False][0]["requests"])
+                     for x in runs[True] + runs[False])
+    best_on, best_off = min(r["elapsed_s"] for r in runs[True]), min(r["elapsed_s"] for r in runs[False])
+    ratio_on, ratio_off = best_on / bound, best_off / bound
+    overhead = ratio_on / ratio_off - 1
+    saved = {x["counts"].get("saved", 0) for x in runs[True] + runs[False]}
+    print(f"\n{args.items} items at concurrency {args.concurrency}, latency scale {args.latency_scale}, "
+          f"images {args.image_px}px; same latencies drawn: {same_draws}; bound {bound:.2f}s")
+    print(f"signing on   best {best_on:.2f}s  runs {[round(r['elapsed_s'], 2) for r in runs[True]]}  = {ratio_on:.3f} x bound")
+    print(f"signing off  best {best_off:.2f}s  runs {[round(r['elapsed_s'], 2) for r in runs[False]]}  = {ratio_off:.3f} x bound")
+    print(f"signing overhead on the bound ratio {overhead * 100:+.1f}% (target <= {TARGET_SIGNING_OVERHEAD * 100:.0f}%); "
+          f"saved per run {sorted(saved)}")
+    print_summary({
+        "bench": "pipeline", "mode": "signing-compare", "items": args.items, "concurrency": args.concurrency,
+        "latency_scale": args.latency_scale, "image_px": args.image_px, "repeats": args.repeats,
+        "same_latencies_drawn": same_draws, "saved": sorted(saved), "bound_s": round(bound, 3),
+        "signing_on_s": [round(r["elapsed_s"], 3) for r in runs[True]],
+        "signing_off_s": [round(r["elapsed_s"], 3) for r in runs[False]],
+        "signing_on_over_bound": round(ratio_on, 4), "signing_off_over_bound": round(ratio_off, 4),
+        "signing_overhead": round(overhead, 4), "signing_cost_ms": cost,
+        "ok": bool(overhead <= TARGET_SIGNING_OVERHEAD and same_draws),
+    })
 
 
 def main() -> None:
@@ -227,16 +297,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="visible/dark pairs, alternating")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--watchers", type=int, default=1, help="websockets clients (other processes) reading every frame")
+    parser.add_argument("--signing", choices=["on", "off", "compare"], default="on",
+                        help="Content Credentials on every saved image (on, as shipped), off, or compare on vs off")
+    parser.add_argument("--signing-samples", type=int, default=10, help="images timed for the signing cost per size")
     args = parser.parse_args()
+    signing = args.signing != "off"
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         root = Path(tmp)
+        cost = signing_cost(root, sorted({args.image_px, 1024}), args.signing_samples)
         catalog = write_catalog(root / "catalog.toml", args.items)
+        if args.signing == "compare":
+            compare_signing(root, catalog, args, cost)
+            return
         spec = spec_for(catalog, args)
         visible, dark = [], []
         for n in range(args.repeats):
-            visible.append(asyncio.run(run_visible(root / f"visible{n}", spec_for(catalog, args), args)))
-            dark.append(asyncio.run(run_dark(root / f"dark{n}", spec_for(catalog, args), args)))
+            visible.append(asyncio.run(run_visible(root / f"visible{n}", spec_for(catalog, args), args, signing=signing)))
+            dark.append(asyncio.run(run_dark(root / f"dark{n}", spec_for(catalog, args), args, signing=signing)))
             print(f"pair {n + 1}: visible {visible[-1]['elapsed_s']:.2f}s ({visible[-1]['events']} events, "
                   f"{visible[-1]['frames']} frames per watcher), dark {dark[-1]['elapsed_s']:.2f}s", flush=True)
 
@@ -276,6 +354,7 @@ def main() -> None:
         "visible_over_bound": round(ratio, 4), "dark_over_bound": round(best_dark / bound, 4),
         "visibility_overhead": round(overhead, 4), "visibility_overhead_median": round(median_overhead, 4),
         "events": visible[0]["events"], "watchers": args.watchers, "watcher_frames": visible[0]["frames"],
+        "signing": args.signing, "signing_cost_ms": cost,
         "ok": bool(ratio <= TARGET_BOUND_RATIO and overhead <= TARGET_OVERHEAD and same_draws),
     })
 

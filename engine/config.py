@@ -6,16 +6,19 @@ environment variables mean the same thing everywhere.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 __all__ = ["Settings", "load_settings", "ensure_ws_token", "DEFAULT_WS_PORT", "DEFAULT_CONSOLE_PORT", "REPO_ROOT",
-           "BUNDLED_DATA"]
+           "BUNDLED_DATA", "safe_name"]
 
 # The checkout (app.py, the console) and the catalogs, templates and price snapshot shipped with it.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_DATA = REPO_ROOT / "data"
+
+_UNSAFE_IN_NAMES = re.compile(r"[^A-Za-z0-9._-]+")
 
 DEFAULT_WS_HOST = "127.0.0.1"
 DEFAULT_WS_PORT = 4501
@@ -31,6 +34,7 @@ class Settings:
     ws_port: int = DEFAULT_WS_PORT
     console_port: int = DEFAULT_CONSOLE_PORT
     tick_seconds: float = DEFAULT_TICK_SECONDS
+    content_credentials: bool = True  # sign every saved image (engine/credentials); off: XMP and chunks only
     extra: dict = field(default_factory=dict)
 
     @property
@@ -54,6 +58,12 @@ class Settings:
         return replace(self, **changes)
 
 
+def safe_name(text: str) -> str:
+    """A file or folder name made from an id: only letters, digits, dot, dash and underscore."""
+    cleaned = _UNSAFE_IN_NAMES.sub("-", text).strip(".-")
+    return cleaned[:120] or "asset"
+
+
 def load_settings(
     *,
     data_dir: str | os.PathLike | None = None,
@@ -61,6 +71,7 @@ def load_settings(
     ws_host: str | None = None,
     ws_port: int | None = None,
     tick_seconds: float | None = None,
+    content_credentials: bool | None = None,
 ) -> Settings:
     """Explicit arguments win, then ASSETGEN_* environment variables, then defaults."""
     env = os.environ
@@ -73,6 +84,8 @@ def load_settings(
         ws_port=int(ws_port if ws_port is not None else env.get("ASSETGEN_WS_PORT") or DEFAULT_WS_PORT),
         console_port=int(env.get("ASSETGEN_CONSOLE_PORT") or DEFAULT_CONSOLE_PORT),
         tick_seconds=float(tick_seconds or env.get("ASSETGEN_TICK_SECONDS") or DEFAULT_TICK_SECONDS),
+        content_credentials=(content_credentials if content_credentials is not None else
+                             env.get("ASSETGEN_CONTENT_CREDENTIALS", "on").strip().lower() not in ("0", "off", "false", "no")),
     )
 
 

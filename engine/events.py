@@ -318,6 +318,7 @@ class ImageSaved(Event):
     model: str
     seed: int
     sha256: str
+    credentials: str = "off"  # signed | signing_failed | off (engine/credentials/studio.py)
 
 
 @_event("api_call_finished", "lifecycle")

@@ -4,13 +4,28 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.read.archive import gallery_filters, gallery_items, read_provenance, resolve_image_path
+from engine.credentials.authority import read_anchors
+from engine.credentials.verify import CHECKS, badge, verify_file
 from pages._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
 COLUMNS = 4
 
+
+@st.cache_data(show_spinner=False, max_entries=2000)
+def _verdict(path: str, mtime_ns: int, anchors: str | None):
+    """The file's own checks (no database), cached until the file changes."""
+    return verify_file(path, anchors_pem=anchors)
+
+
+def credentials_badge(path) -> str:
+    label, colour = badge(_verdict(str(path), path.stat().st_mtime_ns, anchors))
+    return f":{colour}-badge[{label}]"
+
+
 render_sidebar()
 db = store()
 data_dir = settings().data_dir
+anchors = read_anchors(data_dir)
 st.title("Gallery")
 
 with guard():
@@ -37,6 +52,7 @@ with grid:
                     st.caption(f":grey[image missing: {row.image_path}]")
                 else:
                     st.image(str(path), width="stretch")
+                    st.markdown(credentials_badge(path))
                 st.markdown(f"**{row.title or row.asset_id}** · {row.asset_type} · {row.tier}")
                 st.caption(f"{short_model(row.winner_model)} · {money(row.cost_usd, simulated=bool(row.simulated))}")
                 st.caption(clip(row.final_prompt, 160))
@@ -57,6 +73,16 @@ with detail:
         st.markdown(f"### {row['title'] or row['asset_id']}")
         st.markdown(f"Session `{row['session_id']}` · {row['asset_type']} · {row['tier']} · provider "
                     f"`{row['provider']}` · cost {money(row['cost_usd'], simulated=bool(row['simulated']))}")
+        if path is not None:
+            with guard():
+                verdict = verify_file(path, anchors_pem=anchors, store=db)
+            label, colour = badge(verdict)
+            st.markdown(f"**Content Credentials** :{colour}-badge[{label}]")
+            marks = {True: "✓", False: "✗", None: "–"}
+            st.caption(" · ".join(f"{marks[getattr(verdict, attr)]} {text}" for attr, text in CHECKS)
+                       + (f" · signer: {verdict.signer}" if verdict.signer else ""))
+            for problem in verdict.record_problems + verdict.failures:
+                st.caption(f":red[{problem}]")
         st.markdown("**Prompt**")
         st.code(row["final_prompt"] or "", language=None, wrap_lines=True)
         st.markdown("**Provenance** (from the PNG's `provenance` chunk)")

@@ -35,7 +35,7 @@ def test_run_test_icons_exits_0_prints_the_session_and_saves_three_pngs(tmp_path
     pngs = sorted((data / "assets" / session_id).glob("*.png"))
     assert len(pngs) == 3
     for png in pngs:
-        assert read_text_chunks(png)["parameters"].count("\nModel: ") == 1
+        assert read_text_chunks(png)["parameters"].count(", Model: ") == 1  # on the A1111 settings line
         assert read_provenance(png)["session_id"] == session_id
     # the run itself within 5 s; the wall clock adds interpreter start-up (~1.5 s idle, more on a busy box)
     store = Store(data / "studio.duckdb")

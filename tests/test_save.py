@@ -18,9 +18,10 @@ from engine.store.database import Store
 
 pytestmark = pytest.mark.timeout(60)
 
-# A1111: the prompt, then one line of "Key: value" pairs; we write Model, Seed, Size and Cost.
-PARAMETERS = re.compile(r"^(?P<prompt>.+)\nModel: (?P<model>[^,]+), Seed: (?P<seed>\d+), "
-                        r"Size: (?P<w>\d+)x(?P<h>\d+), Cost: \$(?P<cost>\d+\.\d+)$", re.S)
+# A1111: the prompt, then one line of "Key: value" pairs: the sampler keys readers look for (neutral values
+# for a hosted model, engine/credentials/a1111.py), then Seed, Size, Model and Cost.
+PARAMETERS = re.compile(r"^(?P<prompt>.+)\nSteps: 1, Sampler: hosted, CFG scale: 1, Seed: (?P<seed>\d+), "
+                        r"Size: (?P<w>\d+)x(?P<h>\d+), Model: (?P<model>[^,]+), Cost: \$(?P<cost>\d+\.\d+)$", re.S)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,8 @@ def test_save_png_inserts_both_chunks_before_the_image_data_and_replaces_the_pro
     assert data.count(b"parameters") == 1  # the renderer wrote one too: a reader must not find two
     assert b"Software" in data  # the provider's other text is kept
     assert data[data.index(b"IDAT") - 4:] == image[image.index(b"IDAT") - 4:]  # pixels untouched
-    assert read_text_chunks(path)["parameters"] == "ünïcode prompt\nModel: m/x, Seed: 7, Size: 64x48, Cost: $0.012346"
+    assert read_text_chunks(path)["parameters"] == ("ünïcode prompt\nSteps: 1, Sampler: hosted, CFG scale: 1, Seed: 7, "
+                                                     "Size: 64x48, Model: m/x, Cost: $0.012346")
     assert read_provenance(path) == provenance
     with Image.open(io.BytesIO(data)) as img:
         img.verify()

@@ -69,6 +69,11 @@ class Engine:
         self._acquire_lock()
         self.store = Store(self.settings.db_path, lock_timeout=self.lock_timeout)
         await asyncio.to_thread(self.store.migrate)
+        from engine.credentials import StudioCredentials
+
+        # the first start creates the studio's signing identity (engine/credentials/authority.py)
+        self.credentials = await asyncio.to_thread(StudioCredentials.open, self.settings.data_dir,
+                                                   signing=self.settings.content_credentials)
         last_seq = (await asyncio.to_thread(self.store.query, "SELECT coalesce(max(seq), 0) FROM events"))[0][0]
         self.bus = Bus(start_seq=int(last_seq))
         self.projector = Projector()

@@ -8,6 +8,8 @@ item, abort cancels them all; each item ends exactly once with
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import hashlib
 import logging
 import time
@@ -27,6 +29,8 @@ from engine.session.save import asset_path, parameters_text, png_size, read_prov
 from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from engine.templates.brief import build_brief
 from engine.vocabulary import session_outcome
+from engine.credentials.sign import png_has_manifest
+from engine.credentials.studio import SIGNED, SIGNING_OFF
 
 if TYPE_CHECKING:
     from engine.session.host import SessionHost
@@ -35,6 +39,9 @@ __all__ = ["SessionRun", "ItemState"]
 
 log = logging.getLogger(__name__)
 _IMAGE_TOKENS_1K = 1290
+# The saver's own threads: signing (engine/credentials) and the write's fsync run here, so they never queue the
+# ticker's flushes (or a stand-in's renders) behind them on the loop's default executor.
+_SAVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="saver")
 
 
 @dataclass
@@ -383,14 +390,20 @@ class SessionRun:
     async def _save(self, item: ItemState, image: bytes, image_cost: float) -> None:
         path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
         width, height = png_size(image)
-        # off the loop: the write ends with an fsync (~10 ms) that would stall every other item
-        saved = await asyncio.to_thread(save_png, path, image, parameters=parameters_text(
-            item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
-            cost_usd=item.cost_usd), provenance=self._provenance(item, image_cost))
+        provenance = self._provenance(item, image_cost)
+        credentials = getattr(self.engine, "credentials", None)
+        seal = credentials.seal(provenance, title=path.name) if credentials else None
+        # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
+        saved = await asyncio.get_running_loop().run_in_executor(_SAVER, functools.partial(
+            save_png, path, image, parameters=parameters_text(
+                item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
+                cost_usd=item.cost_usd), provenance=provenance,
+            xmp=credentials.xmp(provenance) if credentials else None, seal=seal))
         item.image_path = str(saved.path)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
                                     width=saved.width, height=saved.height, bytes=saved.bytes,
-                                    model=self.spec.image_model, seed=self._seed(item), sha256=saved.sha256))
+                                    model=self.spec.image_model, seed=self._seed(item), sha256=saved.sha256,
+                                    credentials=seal.status if seal else SIGNING_OFF))
 
     def _adopt_existing_file(self, item: ItemState) -> bool:
         """On resume, an image on disk whose provenance matches this item was saved before a crash."""
@@ -409,5 +422,6 @@ class SessionRun:
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(path),
                                     width=width, height=height, bytes=len(data),
                                     model=provenance.get("image_model") or "", seed=int(provenance.get("seed") or 0),
-                                    sha256=hashlib.sha256(data).hexdigest()))
+                                    sha256=hashlib.sha256(data).hexdigest(),
+                                    credentials=SIGNED if png_has_manifest(data) else SIGNING_OFF))
         return True

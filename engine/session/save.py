@@ -1,28 +1,31 @@
 """Saving a PNG with its provenance.
 
-Two text chunks go into the file: ``parameters`` in AUTOMATIC1111's format
-(prompt, then ``Model: …, Seed: …, Size: WxH, Cost: …``), which many tools read,
-and ``provenance``, a JSON record of how the image came to be. Chunks are
-inserted into the provider's PNG byte stream as-is (no re-encoding), and the
-file is written atomically so a crash never leaves half an image.
+Text chunks go into the file: ``parameters`` in AUTOMATIC1111's format
+(engine/credentials/a1111.py), which many tools read, ``provenance``, a JSON
+record of how the image came to be, and an XMP packet when given. Chunks are
+inserted into the provider's PNG byte stream as-is (no re-encoding); a ``seal``
+(engine/credentials) then embeds the signed Content Credentials over the whole
+file, and the file is written atomically so a crash never leaves half an image.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import re
 import secrets
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-__all__ = ["SavedImage", "asset_path", "save_png", "read_provenance", "png_size", "safe_name"]
+from engine.config import safe_name
+from engine.credentials.a1111 import parameters_text
+from engine.credentials.xmp import XMP_PNG_KEYWORD
+
+__all__ = ["SavedImage", "asset_path", "save_png", "read_provenance", "png_size", "parameters_text"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,6 @@ class SavedImage:
     height: int
     bytes: int
     sha256: str
-
-
-def safe_name(text: str) -> str:
-    cleaned = _SAFE.sub("-", text).strip(".-")
-    return cleaned[:120] or "asset"
 
 
 def asset_path(assets_dir: Path, session_id: str, asset_id: str) -> Path:
@@ -58,12 +56,8 @@ def _itxt(keyword: str, text: str) -> bytes:
     return _chunk(b"iTXt", keyword.encode("latin-1") + b"\x00\x00\x00\x00\x00" + text.encode("utf-8"))
 
 
-def parameters_text(prompt: str, *, model: str, seed: int, width: int, height: int, cost_usd: float) -> str:
-    return f"{prompt}\nModel: {model}, Seed: {seed}, Size: {width}x{height}, Cost: ${cost_usd:.6f}"
-
-
 _TEXT_CHUNKS = (b"tEXt", b"iTXt", b"zTXt")
-_OUR_KEYWORDS = (b"parameters", b"provenance")
+_OUR_KEYWORDS = (b"parameters", b"provenance", XMP_PNG_KEYWORD.encode())
 
 
 def _without_our_keywords(image: bytes, start: int) -> bytes:
@@ -83,11 +77,16 @@ def _without_our_keywords(image: bytes, start: int) -> bytes:
     return b"".join(kept)
 
 
-def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str, Any]) -> SavedImage:
+def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str, Any], xmp: str | None = None,
+             seal: Callable[[bytes], bytes] | None = None) -> SavedImage:
     width, height = png_size(image)
     ihdr_end = 8 + 8 + 13 + 4  # signature, IHDR header, IHDR body, CRC
     chunks = _itxt("parameters", parameters) + _itxt("provenance", json.dumps(provenance, default=str))
+    if xmp is not None:
+        chunks += _itxt(XMP_PNG_KEYWORD, xmp)
     data = image[:ihdr_end] + chunks + _without_our_keywords(image, ihdr_end)
+    if seal is not None:  # last: the signature covers every byte written before it
+        data = seal(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Each call writes its own temporary file (never a name another writer could share), then
     # renames it over the target atomically: two writers never interleave bytes in one file.
