@@ -23,6 +23,7 @@ from .competition import Proposal, compete
 from .limiter import Limiter
 from .pricing import estimate_tokens
 from .providers.openrouter import ModerationError
+from .quality.session import QualityStep, attempt_path
 from .save import asset_path, parameters_text, png_size, read_provenance, save_png
 from .spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from .templates import build_brief
@@ -93,6 +94,7 @@ class SessionRun:
         self.aborted = False
         self.started = time.monotonic()
         self._finished_times: list[float] = []
+        self.quality = QualityStep(self)
 
     # -- state the controls act on ----------------------------------------------------------
     @property
@@ -339,20 +341,20 @@ class SessionRun:
             image, cost = await self._image(item)
             await self._breathe()
             self._stage(item, "save")
-            await self._save(item, image, cost)
+            note = await self.quality.save_and_gate(item, image, cost)  # scores, gates, regenerates (--regenerate)
             if gate is not None:
                 gate.item_done(item.item_id)
-        return "saved", ""
+        return "saved", note
 
     def _seed(self, item: ItemState) -> int:
         return zlib.crc32(f"{self.spec.seed}:{item.asset.id}".encode()) & 0x7FFFFFFF
 
-    async def _image(self, item: ItemState) -> tuple[bytes, float]:
+    async def _image(self, item: ItemState, *, prompt: str | None = None) -> tuple[bytes, float]:
         asset = item.asset
         call_id, result = await paid_call(
             self, item_id=item.item_id, purpose="image", model=self.spec.image_model,
             estimate_usd=self.estimate_image(asset),
-            request={"messages": [{"role": "user", "content": item.prompt}], "modalities": ["image", "text"],
+            request={"messages": [{"role": "user", "content": prompt or item.prompt}], "modalities": ["image", "text"],
                      "image_config": {"aspect_ratio": asset.aspect_ratio,
                                       "image_size": getattr(asset, "image_size", None) or "1K"},
                      "seed": self._seed(item)},
@@ -375,13 +377,17 @@ class SessionRun:
             "catalog": self.catalog_path,
         }
 
-    async def _save(self, item: ItemState, image: bytes, image_cost: float) -> None:
-        path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
+    async def _save(self, item: ItemState, image: bytes, image_cost: float, *, attempt: int = 1,
+                    prompt: str | None = None, quality: dict | None = None) -> None:
+        path = attempt_path(self.engine.settings.assets_dir, self.session_id, item.asset.id, attempt)
         width, height = png_size(image)
+        provenance = self._provenance(item, image_cost)
+        if quality is not None:  # the scorecard travels with the file (docs/quality.md)
+            provenance.update(prompt=prompt or item.prompt, attempt=attempt, quality=quality)
         # off the loop: the write ends with an fsync (~10 ms) that would stall every other item
         saved = await asyncio.to_thread(save_png, path, image, parameters=parameters_text(
-            item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
-            cost_usd=item.cost_usd), provenance=self._provenance(item, image_cost))
+            prompt or item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
+            cost_usd=item.cost_usd), provenance=provenance)
         item.image_path = str(saved.path)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
                                     width=saved.width, height=saved.height, bytes=saved.bytes,

@@ -53,6 +53,9 @@ class RunSpec:
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     image_model: str = DEFAULT_IMAGE_MODEL
     seed: int = 0
+    scoring: bool = True  # score every image (docs/quality.md); the deterministic checks cost nothing
+    judge: bool = False  # also ask the template's AI judges: paid vision calls, so the operator opts in
+    regenerate: int = 0  # remake an image that fails the quality gate up to this many times
 
     def validate(self) -> "RunSpec":
         if self.provider not in ("standin", "openrouter"):
@@ -67,6 +70,10 @@ class RunSpec:
             raise SpecError(f"budget_usd must be positive, got {self.budget_usd!r}")
         if not self.models:
             raise SpecError("models: at least one competitor model is needed")
+        if isinstance(self.regenerate, bool) or not isinstance(self.regenerate, int) or not 0 <= self.regenerate <= 5:
+            raise SpecError(f"regenerate must be a whole number from 0 to 5, got {self.regenerate!r}")
+        if self.regenerate and not self.scoring:
+            raise SpecError("regenerate needs scoring: a failing image is only known once it is scored")
         if self.latency_scale < 0:
             raise SpecError("latency_scale must be ≥ 0")
         a = self.approval

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from ..pricing import PriceBook, estimate_tokens, image_output_tokens, load_snapshot
+from ..pricing import IMAGE_INPUT_TOKENS, PriceBook, estimate_tokens, image_output_tokens, load_snapshot
 from ..render import render_image
 from .faults import FaultSpec
 from .standin_voices import parse_brief, voice_for, write_prompt
@@ -305,7 +305,10 @@ class OpenRouterStandIn:
         prompt, _covered, confidence, rationale = write_prompt(price.id, brief, rng)
         response_format = request.get("response_format") or {}
         wants_json = response_format.get("type") in ("json_object", "json_schema")
-        if wants_json:
+        if _wants_judgement(request):  # a vision judge: measure the image off the loop
+            from ..quality.standin_judge import simulated_judgement  # noqa: PLC0415 (loads colour science)
+            content = await asyncio.to_thread(simulated_judgement, messages, price.id, rng)
+        elif wants_json:
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
             content = json.dumps(_fill_schema(schema, prompt=prompt, confidence=confidence, rationale=rationale,
                                               elements=list(_covered)))
@@ -325,6 +328,7 @@ class OpenRouterStandIn:
             content = content[: visible * 4]
             finish_reason = "length"
         prompt_tokens = sum(estimate_tokens(_text_of(m)) for m in messages) + 3 * len(messages)
+        prompt_tokens += IMAGE_INPUT_TOKENS * sum(_image_parts(m) for m in messages)  # vision input is billed
         usage = self._usage(price, prompt_tokens=prompt_tokens, completion_tokens=visible + reasoning,
                             reasoning_tokens=reasoning)
         latency = rng.lognormvariate(math.log(profile.ttft_s), 0.35) + (visible + reasoning) / profile.tokens_per_s
@@ -384,6 +388,17 @@ def _text_of(message: dict) -> str:
     if isinstance(content, list):
         return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
     return str(content or "")
+
+
+def _wants_judgement(request: dict) -> bool:
+    """The judge schema of engine/quality/judges.py (named here, not imported: it pulls in colour science)."""
+    return ((request.get("response_format") or {}).get("json_schema") or {}).get("name") == "image_judgement"
+
+
+def _image_parts(message: dict) -> int:
+    content = message.get("content")
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url") \
+        if isinstance(content, list) else 0
 
 
 def _pick_text(rng: random.Random) -> str:

@@ -64,7 +64,7 @@ class LibraryIndex:
             for path, entry in self._entries.items():
                 if entry.asset_id == exclude_asset or path == exclude_path:
                     continue
-                distance = probe - self._hashes[path]
+                distance = int(probe - self._hashes[path])  # numpy int64: not JSON
                 if best_distance is None or distance < best_distance:
                     best, best_distance = entry, distance
         return best, best_distance
