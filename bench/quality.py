@@ -5,9 +5,12 @@ scoring ever holds up a session (it must not block the event loop).
    each scored --repeats times with OCR off (palette, contrast, form, sharpness, pHash vs a library
    of the images already scored). Target p95 <= 150 ms.
 2. ocr: --ocr-images social cards with a real headline, read by rapidocr-onnxruntime (reported, no target).
-3. pipeline (--pipeline-items > 0): the stand-in session of bench/pipeline.py, run dark and with
-   scoring on (no judges, OCR on: the scoring runs in worker threads while the event loop serves
-   the other items); target: elapsed with scoring within 5 % of without.
+3. pipeline (--pipeline-items > 0): a stand-in session of generated icons (1024², --latency-scale of
+   the stand-in's real latencies) on a real Engine, alternately with scoring off and on (no judges:
+   they are extra paid calls, not scoring work). The same session id draws the same latencies, so
+   the bound of bench/pipeline.py is the same for both and the ratio of elapsed times is the ratio
+   of bound ratios. Target: scoring on within 5 % of off — the checks run in worker threads while
+   the event loop keeps serving the other items.
 
     python bench/quality.py                      # ~1 min on 2 shared cores
     python bench/quality.py --images 40 --pipeline-items 0
@@ -87,19 +90,38 @@ def bench_ocr(count: int) -> dict:
             "p95_ms": round(percentile(times, 95), 1), "copy_passed": passed}
 
 
-def bench_pipeline(items: int, concurrency: int, repeats: int) -> dict:
-    from pipeline_kit import quality_session_elapsed  # noqa: PLC0415
+async def session_elapsed(data_dir: Path, *, items: int, concurrency: int, latency_scale: float,
+                          scoring: bool) -> tuple[float, dict]:
+    """One stand-in session of ``items`` icons (1024² images) on a real Engine; (elapsed s, item counts)."""
+    from pipeline_kit import standin_client_factory, write_catalog  # noqa: PLC0415
 
-    runs = {"off": [], "on": []}
+    from engine.config import load_settings  # noqa: PLC0415
+    from engine.runtime import Engine  # noqa: PLC0415
+    from engine.spec import ApprovalSettings, RunSpec  # noqa: PLC0415
+
+    catalog = write_catalog(data_dir / "catalog.toml", items)
+    spec = RunSpec(catalog=str(catalog), latency_scale=latency_scale, concurrency=concurrency, scoring=scoring,
+                   approval=ApprovalSettings(enabled=False), seed=1)
+    settings = load_settings(data_dir=data_dir)
+    async with Engine(settings, serve_websockets=False, client_factory=standin_client_factory()) as engine:
+        started = time.perf_counter()
+        run = await engine.run_session(spec, session_id="s-bench-quality")  # same id: the same latencies drawn
+        return time.perf_counter() - started, run.counts()
+
+
+def bench_pipeline(items: int, concurrency: int, repeats: int, latency_scale: float) -> dict:
+    runs: dict[str, list[float]] = {"off": [], "on": []}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(repeats):
-            for mode in ("off", "on"):
-                elapsed = asyncio.run(quality_session_elapsed(Path(tmp) / f"{mode}{repeat}", items=items,
-                                                              concurrency=concurrency, scoring=mode == "on"))
+            for mode in ("off", "on"):  # alternating: load on the box hits both alike
+                elapsed, counts = asyncio.run(session_elapsed(
+                    Path(tmp) / f"{mode}{repeat}", items=items, concurrency=concurrency,
+                    latency_scale=latency_scale, scoring=mode == "on"))
+                assert counts.get("saved") == items, counts
                 runs[mode].append(elapsed)
     best_off, best_on = min(runs["off"]), min(runs["on"])
-    return {"items": items, "concurrency": concurrency, "repeats": repeats, "off_s": round(best_off, 3),
-            "on_s": round(best_on, 3), "overhead": round(best_on / best_off - 1, 4),
+    return {"items": items, "concurrency": concurrency, "repeats": repeats, "latency_scale": latency_scale,
+            "off_s": round(best_off, 3), "on_s": round(best_on, 3), "overhead": round(best_on / best_off - 1, 4),
             "runs": {k: [round(v, 3) for v in vs] for k, vs in runs.items()}}
 
 
@@ -111,6 +133,7 @@ def main() -> None:
     parser.add_argument("--pipeline-items", type=int, default=24)
     parser.add_argument("--pipeline-concurrency", type=int, default=8)
     parser.add_argument("--pipeline-repeats", type=int, default=2)
+    parser.add_argument("--latency-scale", type=float, default=0.2)
     args = parser.parse_args()
 
     checks = bench_checks(args.images, args.repeats)
@@ -125,7 +148,8 @@ def main() -> None:
         print(f"OCR: {ocr.get('why') or 'skipped'}")
     pipeline = None
     if args.pipeline_items > 0:
-        pipeline = bench_pipeline(args.pipeline_items, args.pipeline_concurrency, args.pipeline_repeats)
+        pipeline = bench_pipeline(args.pipeline_items, args.pipeline_concurrency, args.pipeline_repeats,
+                                  args.latency_scale)
         print(f"pipeline, {pipeline['items']} items at concurrency {pipeline['concurrency']}: scoring off "
               f"{pipeline['off_s']} s, on {pipeline['on_s']} s (best of {pipeline['repeats']}) = "
               f"{pipeline['overhead']:+.1%} (target <= +{TARGET_OVERHEAD:.0%})")

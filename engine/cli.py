@@ -251,6 +251,7 @@ def watch(ctx: Context, session_id, since_seq, events, ws_url):
     except WatchError as exc:
         raise click.ClickException(str(exc))
 from . import cli_run  # noqa: E402,F401  (registers run, serve, up, submit, control, speed, approve, reject, estimate)
+from . import cli_quality  # noqa: E402,F401  (registers score, review, rate, agreement)
 
 
 @cli.command()

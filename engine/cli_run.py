@@ -45,6 +45,11 @@ def run_options(fn):
         click.option("--models", help="Competitor models, comma-separated OpenRouter ids."),
         click.option("--image-model", help="Image model id. Default google/gemini-2.5-flash-image."),
         click.option("--seed", type=int, default=0, show_default=True, help="Seed for the stand-in and image seeds."),
+        click.option("--regenerate", type=click.IntRange(0, 5), default=0, show_default=True,
+                     help="Remake an image that fails the quality gate up to N times, with the failing checks fed "
+                          "into its prompt (within budget; every attempt kept). 0: a failing image goes to review."),
+        click.option("--judge", is_flag=True, help="Also score each image with the template's AI judges (paid vision calls)."),
+        click.option("--no-scoring", is_flag=True, help="Do not score images (no quality checks, no gate)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -56,6 +61,7 @@ def spec_from_options(o: dict) -> RunSpec:
         catalog=o["catalog"], types=list(o["types"]) or None, limit=o["limit"], test=o["test"],
         test_type=o["test_type"], provider=o["provider"], speed=o["speed"], concurrency=o["concurrency"],
         budget_usd=o["budget_usd"], latency_scale=o["latency_scale"], faults=o["faults"], seed=o["seed"],
+        regenerate=o["regenerate"], judge=o["judge"], scoring=not o["no_scoring"],
         approval=ApprovalSettings(enabled=not o["no_approval"], threshold=o["approval_threshold"],
                                   timeout_s=o["approval_timeout"], cost_threshold_usd=o["approval_cost_threshold"],
                                   batch_size=o["batch_size"]),

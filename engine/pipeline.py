@@ -341,9 +341,12 @@ class SessionRun:
             image, cost = await self._image(item)
             await self._breathe()
             self._stage(item, "save")
-            note = await self.quality.save_and_gate(item, image, cost)  # scores, gates, regenerates (--regenerate)
-            if gate is not None:
-                gate.item_done(item.item_id)
+            if not self.quality.enabled:
+                await self._save(item, image, cost)
+        # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one again)
+        note = await self.quality.save_and_gate(item, image, cost) if self.quality.enabled else ""
+        if gate is not None:
+            gate.item_done(item.item_id)
         return "saved", note
 
     def _seed(self, item: ItemState) -> int:

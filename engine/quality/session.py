@@ -11,6 +11,8 @@ judge reasons appended to the prompt. Every attempt is kept: attempt 1 is
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +27,11 @@ if TYPE_CHECKING:
     from ..pipeline import ItemState, SessionRun
     from .neardup import LibraryIndex
     from .scorecard import Scorecard
+
+
+# One worker for all scoring in the process: the checks are CPU-bound, and on a small machine two at
+# once would only take CPU from the rest of the engine (renders, saves, the ticker) without finishing sooner.
+_SCORING = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="quality")
 
 
 def _import_scorers() -> None:
@@ -111,7 +118,7 @@ class QualityStep:
         self._warm: asyncio.Future | None = None
         if self.enabled:
             try:
-                self._warm = asyncio.get_running_loop().run_in_executor(None, _import_scorers)
+                self._warm = asyncio.get_running_loop().run_in_executor(_SCORING, _import_scorers)
             except RuntimeError:  # no loop yet (a test building a run by hand): import on first use
                 self._warm = None
 
@@ -135,7 +142,8 @@ class QualityStep:
 
         library = await self.library()
         # CPU-bound (numpy, onnxruntime release the GIL): a worker thread, so the loop serves the other items
-        card = await asyncio.to_thread(score_asset_image, image, item.asset, self.body, library=library, path=path)
+        card = await asyncio.get_running_loop().run_in_executor(_SCORING, functools.partial(
+            score_asset_image, image, item.asset, self.body, library=library, path=path))
         assessment = Assessment(card=card)
         if self.judges:
             messages = judge_messages(brief=self._brief(item.asset), palette=self.palette,
@@ -183,7 +191,8 @@ class QualityStep:
             prompt = f"{item.prompt}\n\n{feedback}"
             run.bus.emit(ev.RegenerationStarted(session_id=run.session_id, item_id=item.item_id, attempt=attempt,
                                                 max_attempts=self.max_attempts, feedback=feedback, prompt=prompt))
-            image, image_cost = await run._image(item, prompt=prompt)
+            async with run.limiter:
+                image, image_cost = await run._image(item, prompt=prompt)
 
     def _scored(self, item: "ItemState", assessment: Assessment, attempt: int) -> None:
         run = self.run

@@ -7,11 +7,12 @@ are operators' own rows (console, CLI or SQL), validated here.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import Any
 
 __all__ = ["score_rows", "add_rating", "RatingError", "RATING_TAGS", "review_queue", "scores_of_item",
-           "library_entries", "quality_of_items", "JUDGE_KIND", "CHECK_KIND", "GATE_KIND"]
+           "library_entries", "quality_of_items", "image_identity", "JUDGE_KIND", "CHECK_KIND", "GATE_KIND"]
 
 CHECK_KIND, JUDGE_KIND, GATE_KIND = "check", "judge", "gate"
 RATING_TAGS = ("good", "off-brand", "wrong subject", "missing element", "illegible", "poor craft", "near-duplicate")
@@ -121,6 +122,15 @@ def quality_of_items(store, item_ids: list[str]) -> dict[str, dict]:
         FROM scores s JOIN latest USING (item_id, attempt) GROUP BY 1, 2"""
     with store.read() as con:
         return {row["item_id"]: row for row in _dicts(con, sql, [list(item_ids)])}
+
+
+def image_identity(store, path: str) -> dict:
+    """Session, item, asset and attempt of a scored image at ``path`` (empty when it was never scored)."""
+    wanted = os.path.abspath(path)
+    with store.read() as con:
+        rows = _dicts(con, "SELECT session_id, item_id, asset_id, attempt, image_path FROM scores "
+                           "WHERE kind = 'gate' AND image_path IN (?, ?) LIMIT 1", [path, wanted])
+    return rows[0] if rows else {}
 
 
 def library_entries(store) -> list[tuple[str, str | None, str, str]]:
