@@ -352,7 +352,7 @@ class ApiError(Event):
     http_status: int | None
     error_type: str
     message: str
-    action: str  # retry | drop_competitor | fail_item | pause | stop
+    action: str  # retry | drop_competitor | drop_judge | fail_item | pause | stop
 
 
 @_event("competitor_dropped", "lifecycle")
