@@ -11,6 +11,8 @@ import os
 from datetime import datetime
 from typing import Any
 
+from ..commands import CommandError
+
 __all__ = ["score_rows", "add_rating", "RatingError", "RATING_TAGS", "review_queue", "scores_of_item",
            "library_entries", "quality_of_items", "image_identity", "JUDGE_KIND", "CHECK_KIND", "GATE_KIND"]
 
@@ -18,7 +20,7 @@ CHECK_KIND, JUDGE_KIND, GATE_KIND = "check", "judge", "gate"
 RATING_TAGS = ("good", "off-brand", "wrong subject", "missing element", "illegible", "poor craft", "near-duplicate")
 
 
-class RatingError(ValueError):
+class RatingError(CommandError):
     """A rating that cannot be recorded; the message names the field and what is allowed."""
 
 
