@@ -25,6 +25,7 @@ PAGES = [
     st.Page("pages/approvals.py", title="Approvals", icon=":material/fact_check:"),
     st.Page("pages/templates.py", title="Templates", icon=":material/edit_note:"),
     st.Page("pages/gallery.py", title="Gallery", icon=":material/photo_library:"),
+    st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
     st.Page("pages/history.py", title="History", icon=":material/history:"),
     st.Page("pages/events.py", title="Events", icon=":material/list_alt:"),
 ]

@@ -365,7 +365,7 @@ class ApiError(Event):
     http_status: int | None
     error_type: str
     message: str
-    action: str  # retry | drop_competitor | fail_item | pause | stop
+    action: str  # retry | drop_competitor | drop_judge | fail_item | pause | stop
 
 
 @_event("competitor_dropped", "lifecycle")
@@ -379,3 +379,37 @@ class SessionStatus(Event):
     status: str
     previous: str | None
     reason: str
+
+
+# --- quality scoring (docs/quality.md) ---------------------------------------------------------
+@_event("quality_scored", "quality")
+class QualityScored(Event):
+    attempt: int  # 1 = the first image of the item; 2.. = regenerations
+    image_path: str
+    asset_id: str
+    asset_type: str
+    verdict: str  # passed | failed
+    failing: list  # names of failing checks (and "judges" when the judges' vote fails)
+    checks: list  # [{name, value, threshold, op, passed, version, note, detail}]
+    judges: list  # [{model, scores: {criterion: {score, reason}}, mean, passed, simulated, call_id, error}]
+    phash: str
+    template_version: int | None = None
+    elapsed_ms: float = 0.0
+    simulated: bool = False
+
+
+@_event("quality_gate_failed", "quality")
+class QualityGateFailed(Event):
+    attempt: int
+    failing: list
+    reasons: list  # one line per failing check or judge criterion, fed back into the next prompt
+    action: str  # review | regenerate
+    attempts_left: int
+
+
+@_event("regeneration_started", "quality")
+class RegenerationStarted(Event):
+    attempt: int  # the attempt about to be made
+    max_attempts: int
+    feedback: str
+    prompt: str

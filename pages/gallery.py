@@ -6,6 +6,7 @@ import streamlit as st
 from engine.read.archive import gallery_filters, gallery_items, read_provenance, resolve_image_path
 from engine.credentials.authority import read_anchors
 from engine.credentials.verify import CHECKS, badge, verify_file
+from engine.quality.store import quality_of_items
 from pages._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
 COLUMNS = 4
@@ -42,6 +43,19 @@ if items.empty:
     st.info("No saved images yet." if not choices["sessions"] else "No image matches these filters.")
     st.stop()
 
+with guard():
+    quality = quality_of_items(db, list(items["item_id"]))
+
+
+def quality_line(item_id: str) -> str:
+    q = quality.get(item_id)
+    if not q:
+        return ":grey[not scored]"
+    judged = f" · judges {q['judge_mean']:.1f}/5" if q.get("judge_mean") is not None else ""
+    verdict = ":green[passed]" if q["passed"] else f":red[review: {q['failing'] or 'judges'}]"
+    return f"quality {verdict} (attempt {q['attempt']}){judged}"
+
+
 grid, detail = st.tabs(["Grid", "Detail"])
 with grid:
     for start in range(0, len(items), COLUMNS):
@@ -55,6 +69,7 @@ with grid:
                     st.markdown(credentials_badge(path))
                 st.markdown(f"**{row.title or row.asset_id}** · {row.asset_type} · {row.tier}")
                 st.caption(f"{short_model(row.winner_model)} · {money(row.cost_usd, simulated=bool(row.simulated))}")
+                st.caption(quality_line(row.item_id))
                 st.caption(clip(row.final_prompt, 160))
 
 with detail:
@@ -83,6 +98,7 @@ with detail:
                        + (f" · signer: {verdict.signer}" if verdict.signer else ""))
             for problem in verdict.record_problems + verdict.failures:
                 st.caption(f":red[{problem}]")
+        st.markdown(quality_line(item_id))
         st.markdown("**Prompt**")
         st.code(row["final_prompt"] or "", language=None, wrap_lines=True)
         st.markdown("**Provenance** (from the PNG's `provenance` chunk)")

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from engine.providers.standin.faults import FaultSpec
-from engine.providers.standin.transport import OpenRouterStandIn, image_dimensions
+from engine.images import image_dimensions
+from engine.providers.standin.transport import OpenRouterStandIn
 from engine.providers.standin.voices import parse_brief, write_prompt
 
 pytestmark = pytest.mark.timeout(60)

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from engine.live.bus import Record
+from engine.quality.store import score_rows
 
 __all__ = ["Projector", "TABLE_KEYS"]
 
@@ -29,8 +30,9 @@ TABLE_KEYS = {
     "api_calls": ("call_id",),
     "proposals": ("item_id", "model"),
     "approvals": ("batch_id",),
+    "scores": ("score_id",),
 }
-_JSON_COLUMNS = {"params", "item_ids"}
+_JSON_COLUMNS = {"params", "item_ids", "detail"}
 
 
 def _ts(record: Record) -> datetime:
@@ -273,6 +275,15 @@ class Projector:
     def _on_approval_timeout(self, r: Record, p: dict) -> None:
         status = "timed_out_approved" if p["action"] == "auto_approved" else "held"
         self._upsert("approvals", (p["batch_id"],), status=status, decided_by="timeout", decided_at=_ts(r))
+
+    def _on_quality_scored(self, r: Record, p: dict) -> None:
+        for row in score_rows(r.session_id, r.item_id, p, scored_at=_ts(r)):
+            self._upsert("scores", (row.pop("score_id"),), **row)
+        self._item(r, quality="passed" if p["verdict"] == "passed" else "review", attempts=p["attempt"])
+
+    def _on_quality_gate_failed(self, r: Record, p: dict) -> None:
+        if p["action"] == "regenerate":
+            self._item(r, quality="regenerating")
 
     # -- persisting ---------------------------------------------------------------------------
     def take_dirty(self) -> tuple[dict[str, pa.Table | pd.DataFrame], dict[str, set[tuple]]]:

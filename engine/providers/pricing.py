@@ -33,6 +33,7 @@ __all__ = [
     "UnknownModel",
     "estimate_tokens",
     "image_output_tokens",
+    "IMAGE_INPUT_TOKENS",
     "list_models",
     "load_snapshot",
     "model_rows",
@@ -53,6 +54,10 @@ class UnknownModel(KeyError):
 
     def __str__(self) -> str:  # KeyError would repr-quote the message
         return str(self.args[0]) if self.args else "unknown model"
+
+
+# A 1024² image sent to a vision model as input (a judge's), in prompt tokens: Gemini's count; others are close.
+IMAGE_INPUT_TOKENS = 1290
 
 
 def estimate_tokens(text: str | None) -> int:

@@ -31,6 +31,7 @@ from engine.templates.brief import build_brief
 from engine.vocabulary import session_outcome
 from engine.credentials.sign import png_has_manifest
 from engine.credentials.studio import SIGNED, SIGNING_OFF
+from engine.session.quality import QualityStep, attempt_path
 
 if TYPE_CHECKING:
     from engine.session.host import SessionHost
@@ -101,6 +102,7 @@ class SessionRun:
         self.outcome: str | None = None  # one of events.SESSION_TERMINAL once run() returns
         self.started = time.monotonic()
         self._finished_times: list[float] = []
+        self.quality = QualityStep(self)
 
     # -- state the controls act on ----------------------------------------------------------
     @property
@@ -351,20 +353,23 @@ class SessionRun:
             image, cost = await self._image(item)
             await self._breathe()
             self._stage(item, "save")
-            await self._save(item, image, cost)
-            if gate is not None:
-                gate.item_done(item.item_id)
-        return "saved", ""
+            if not self.quality.enabled:
+                await self._save(item, image, cost)
+        # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one again)
+        note = await self.quality.save_and_gate(item, image, cost) if self.quality.enabled else ""
+        if gate is not None:
+            gate.item_done(item.item_id)
+        return "saved", note
 
     def _seed(self, item: ItemState) -> int:
         return zlib.crc32(f"{self.spec.seed}:{item.asset.id}".encode()) & 0x7FFFFFFF
 
-    async def _image(self, item: ItemState) -> tuple[bytes, float]:
+    async def _image(self, item: ItemState, *, prompt: str | None = None) -> tuple[bytes, float]:
         asset = item.asset
         call_id, result = await paid_call(
             self, item_id=item.item_id, purpose="image", model=self.spec.image_model,
             estimate_usd=self.estimate_image(asset),
-            request={"messages": [{"role": "user", "content": item.prompt}], "modalities": ["image", "text"],
+            request={"messages": [{"role": "user", "content": prompt or item.prompt}], "modalities": ["image", "text"],
                      "image_config": {"aspect_ratio": asset.aspect_ratio,
                                       "image_size": getattr(asset, "image_size", None) or "1K"},
                      "seed": self._seed(item)},
@@ -387,16 +392,19 @@ class SessionRun:
             "catalog": self.catalog_path,
         }
 
-    async def _save(self, item: ItemState, image: bytes, image_cost: float) -> None:
-        path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
+    async def _save(self, item: ItemState, image: bytes, image_cost: float, *, attempt: int = 1,
+                    prompt: str | None = None, quality: dict | None = None) -> None:
+        path = attempt_path(self.engine.settings.assets_dir, self.session_id, item.asset.id, attempt)
         width, height = png_size(image)
         provenance = self._provenance(item, image_cost)
+        if quality is not None:  # the scorecard travels with the file (docs/quality.md), and in its credentials
+            provenance.update(prompt=prompt or item.prompt, attempt=attempt, quality=quality)
         credentials = getattr(self.engine, "credentials", None)
         seal = credentials.seal(provenance, title=path.name) if credentials else None
         # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
         saved = await asyncio.get_running_loop().run_in_executor(_SAVER, functools.partial(
             save_png, path, image, parameters=parameters_text(
-                item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
+                prompt or item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
                 cost_usd=item.cost_usd), provenance=provenance,
             xmp=credentials.xmp(provenance) if credentials else None, seal=seal))
         item.image_path = str(saved.path)

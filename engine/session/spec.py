@@ -58,12 +58,17 @@ class RunSpec:
     models: list[str] = field(default_factory=lambda: list(DEFAULT_COMPETITORS))
     image_model: str = DEFAULT_IMAGE_MODEL
     seed: int = 0
+    scoring: bool = True  # score every image (docs/quality.md); the deterministic checks cost nothing
+    judge: bool = False  # also ask the template's AI judges: paid vision calls, so the operator opts in
+    regenerate: int = 0  # remake an image that fails the quality gate up to this many times
 
     def validate(self) -> "RunSpec":
         for option in RUN_OPTIONS:
             option.check(option.get(self))
         if not self.models:
             raise SpecError("models: at least one competitor model is needed")
+        if self.regenerate and not self.scoring:
+            raise SpecError("regenerate needs scoring: a failing image is only known once it is scored")
         if self.faults:
             from engine.providers.standin.faults import FaultSpec  # noqa: PLC0415 (only runs that inject faults)
 
@@ -202,6 +207,13 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("image_model", "image_model", "--image-model", str, "Image model id (OpenRouter, with an image output).",
               "Image model", maximum=200),
     RunOption("seed", "seed", "--seed", int, "Seed for the stand-in and image seeds.", "Seed", minimum=0),
+    RunOption("regenerate", "regenerate", "--regenerate", int, "Remake an image that fails the quality gate up to N "
+              "times, with the failing checks fed into its prompt (within budget; every attempt kept). 0: a failing "
+              "image goes to review.", "Regenerate (attempts)", minimum=0, maximum=5),
+    RunOption("judge", "judge", "--judge", bool, "Also score each image with the template's AI judges (paid vision "
+              "calls).", "AI judges"),
+    RunOption("scoring", "scoring", "--no-scoring", bool, "Do not score images (no quality checks, no gate).",
+              "Quality scoring", negate=True),
 )
 
 

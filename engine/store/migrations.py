@@ -182,10 +182,57 @@ def m003_call_cost_state(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE api_calls ADD COLUMN cost_estimated BOOLEAN DEFAULT false")
 
 
+def m004_quality(con: duckdb.DuckDBPyConnection) -> None:
+    # Quality scoring (docs/quality.md): one row per check or judge criterion per image attempt,
+    # projected from quality_scored events; ratings are operators' own rows.
+    con.execute("""
+        CREATE TABLE scores (
+            score_id VARCHAR PRIMARY KEY,     -- '<item_id>#<attempt>/<kind>/<name>' (+ '/<judge_model>')
+            session_id VARCHAR,
+            item_id VARCHAR,
+            asset_id VARCHAR,
+            asset_type VARCHAR,
+            attempt INTEGER,                  -- 1 = the first image; 2.. = regenerations
+            image_path VARCHAR,
+            kind VARCHAR,                     -- check | judge | gate
+            name VARCHAR,                     -- palette | contrast | copy | size | aspect | alpha | sharpness | near_duplicate;
+                                              -- subject | elements | brand | craft | legibility | overall (judge); verdict (gate)
+            judge_model VARCHAR,
+            value DOUBLE,
+            threshold DOUBLE,
+            op VARCHAR,                       -- >= | <=
+            passed BOOLEAN,                   -- null: does not apply, or the scorer is unavailable
+            note VARCHAR,
+            detail JSON,
+            version VARCHAR,                  -- the scorer's version
+            template_version INTEGER,
+            simulated BOOLEAN DEFAULT false,
+            scored_at TIMESTAMPTZ
+        )""")
+    con.execute("CREATE SEQUENCE rating_ids START 1")
+    con.execute("""
+        CREATE TABLE ratings (
+            rating_id BIGINT PRIMARY KEY DEFAULT nextval('rating_ids'),
+            session_id VARCHAR,
+            item_id VARCHAR,
+            asset_id VARCHAR,
+            attempt INTEGER,
+            image_path VARCHAR NOT NULL,
+            rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+            tag VARCHAR,                      -- good | off-brand | wrong subject | illegible | poor craft | near-duplicate
+            comment VARCHAR,
+            rated_by VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ DEFAULT now()
+        )""")
+    con.execute("ALTER TABLE items ADD COLUMN quality VARCHAR")  # passed | review | regenerating (null: unscored)
+    con.execute("ALTER TABLE items ADD COLUMN attempts INTEGER")  # images made for the item (regenerations + 1)
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_core_tables,
     m002_template_activation,
     m003_call_cost_state,
+    m004_quality,
 ]
 
 

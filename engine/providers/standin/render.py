@@ -6,7 +6,8 @@ glyph for its subject (engine/render_glyphs.py), a composed scene for
 illustrations and heroes (a kitchen table, a lake dock, a library, a winding
 path…), a pattern that matches the background's name (linen, guilloche,
 branches, damask, grain gradient), or a social card layout (headline card,
-split myth/fact, quote, announcement). Subjects come from the asset's title
+split myth/fact, quote, announcement) whose headline is the asset's title in
+real letters, so the quality gate's OCR copy check has something to read. Subjects come from the asset's title
 first, so palette and style words in a prompt never pick the picture. The seed
 varies composition and accents.
 
@@ -16,15 +17,16 @@ compress_level=1, and drawing happens in palette mode. A 1024² image takes ~5-1
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
 import random
 
-from PIL import Image, ImageDraw, PngImagePlugin
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from engine.providers.standin.render_glyphs import GLYPHS, figure
-from engine.providers.standin.render_subject import earliest_keyword, first_listed, glyph_for, subject_of
+from engine.providers.standin.render_subject import earliest_keyword, first_listed, glyph_for, subject_of, title_of
 from engine.providers.standin.render_palette import (BRAND_PALETTE, CLAY, CREAM, DEEP_NAVY, GOLD, IVORY, LINEN, NAVY, PALE_SAGE, SAGE, SLATE,
                              canvas, gradient, tiled)
 from engine.providers.standin.render_scenes import draw_scene, scene_for
@@ -202,10 +204,37 @@ def _draw_pattern(prompt: str, width: int, height: int, rng: random.Random) -> I
 
 
 # --- social cards ----------------------------------------------------------------------------------
-def _text_bars(d, left, top, width, height, fracs, colors):
-    """Headline and body lines, as rounded bars: the card's copy without lettering."""
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _headline(d, text, left, top, max_width, size, color) -> float:
+    """The card's headline in real letters (the quality gate reads it back with OCR); returns the bottom."""
+    font = _font(max(10, int(size)))
+    lines, line = [], ""
+    for word in text.split():
+        trial = f"{line} {word}".strip()
+        if line and font.getlength(trial) > max_width:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    for text_line in lines[:3]:
+        d.text((left, top), text_line, fill=color, font=font)
+        top += size * 1.25
+    return top
+
+
+def _text_bars(d, left, top, width, height, fracs, colors, headline=None):
+    """Headline and body lines: the headline as lettering when the prompt names one, the body as rounded bars."""
     for i, frac in enumerate(fracs):
         h = height * (0.07 if i == 0 else 0.035)
+        if i == 0 and headline:
+            top = _headline(d, headline, left, top, width * 0.95 - left, min(width, height) * 0.05, colors[0])
+            top += height * 0.02
+            continue
         d.rounded_rectangle([left, top, left + width * frac, top + h], radius=h / 2, fill=colors[0 if i == 0 else 1])
         top += h + height * 0.05
     return top
@@ -219,7 +248,7 @@ def _card_headline(prompt, width, height, rng, d):
     gx, gy = (int(width * 0.19 - s / 2), (height - s) // 2) if vertical else ((width - s) // 2, int(height * 0.19 - s / 2))
     GLYPHS[glyph_for(prompt, rng.randrange(1000))](d, gx, gy, s, IVORY, GOLD, band)
     left, top = (width * 0.45, height * 0.25) if vertical else (width * 0.1, height * 0.5)
-    top = _text_bars(d, left, top, width, height, (0.42, 0.34, 0.26, 0.3), (NAVY, SLATE))
+    top = _text_bars(d, left, top, width, height, (0.42, 0.34, 0.26, 0.3), (NAVY, SLATE), title_of(prompt))
     d.rounded_rectangle([left, top + height * 0.03, left + width * 0.18, top + height * 0.12], radius=height * 0.02, fill=GOLD)
 
 
@@ -228,8 +257,12 @@ def _card_split(prompt, width, height, rng, d):
     mid, top = width / 2, height * 0.22
     d.rectangle([0, top, mid, height], fill=SLATE)
     d.rectangle([0, 0, width, top], fill=NAVY)
-    for x0 in (width * .08, mid + width * .08):
-        d.rounded_rectangle([x0, top * .4, x0 + width * .28, top * .62], radius=top * .1, fill=IVORY)
+    title = title_of(prompt)
+    if title:
+        _headline(d, title, width * .08, top * .3, width * .84, min(width, height) * .05, IVORY)
+    else:
+        for x0 in (width * .08, mid + width * .08):
+            d.rounded_rectangle([x0, top * .4, x0 + width * .28, top * .62], radius=top * .1, fill=IVORY)
     s = min(mid, height - top)
     pts = [(width * rng.uniform(.08, .42), top + (height - top) * rng.uniform(.15, .8)) for _ in range(14)]
     d.line(pts, fill=CLAY, width=max(3, int(s / 40)), joint="curve")
@@ -245,7 +278,7 @@ def _card_quote(prompt, width, height, rng, d):
     d.rectangle([0, 0, width, height], fill=bg)
     s = int(min(width, height) * 0.3)
     GLYPHS["quote"](d, int(width * .08), int(height * .06), s, IVORY, GOLD, bg)
-    _text_bars(d, width * .1, height * .42, width, height, (0.7, 0.62, 0.66, 0.4), (IVORY, CREAM))
+    _text_bars(d, width * .1, height * .42, width, height, (0.7, 0.62, 0.66, 0.4), (IVORY, CREAM), title_of(prompt))
     r = min(width, height) * .13
     cx, cy = width * .8, height * .82
     d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=CREAM)
@@ -259,7 +292,7 @@ def _card_announce(prompt, width, height, rng, d):
         d.line([0, i, width, i], fill=DEEP_NAVY)
     s = int(min(width, height) * 0.5)
     GLYPHS["monogram"](d, (width - s) // 2, int(height * .1), s, NAVY, GOLD, SLATE)
-    top = _text_bars(d, width * .2, height * .1 + s * 1.08, width, height, (0.6, 0.45), (IVORY, CREAM))
+    top = _text_bars(d, width * .2, height * .1 + s * 1.08, width, height, (0.6, 0.45), (IVORY, CREAM), title_of(prompt))
     d.rounded_rectangle([width * .2, top, width * .42, top + height * .06], radius=height * .02, fill=GOLD)
 
 

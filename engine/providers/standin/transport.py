@@ -35,7 +35,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from engine.providers.pricing import PriceBook, estimate_tokens, image_output_tokens, load_snapshot
+from engine.images import image_dimensions
+from engine.quality.rubric import JUDGE_SCHEMA_NAME
 from engine.providers.standin.render import render_image
 from engine.providers.capabilities import ModelCapabilities, unsupported_parameters
 from engine.providers.standin.faults import FaultSpec
@@ -43,15 +44,9 @@ from engine.providers.sse import DONE, PROCESSING_COMMENT, completion_chunks, en
 from engine.providers.standin.replies import (MID_GENERATION_ERRORS, NO_IMAGE_TEXT, error_body, fault_reply, fill_schema, malform,
                               no_endpoints_body, pick_image_text)
 from engine.providers.standin.voices import parse_brief, voice_for, write_prompt
+from engine.providers.pricing import IMAGE_INPUT_TOKENS, PriceBook, estimate_tokens, image_output_tokens, load_snapshot
 
-__all__ = ["OpenRouterStandIn", "StandInReply", "StandInTransport", "ASPECT_SIZES", "image_dimensions"]
-
-# Output pixels per aspect ratio at image_size 1K (what Gemini image models return); 2K/4K scale up.
-ASPECT_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184),
-                "4:3": (1184, 864), "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344),
-                "16:9": (1344, 768), "21:9": (1536, 672)}
-_SIZE_FACTOR = {"1K": 1, "2K": 2, "4K": 4}
-
+__all__ = ["OpenRouterStandIn", "StandInReply", "StandInTransport"]
 
 @dataclass(frozen=True)
 class _Profile:
@@ -69,18 +64,6 @@ _PROFILES = {
     "deepseek": _Profile("DeepSeek", 0.9, 45.0),
 }
 _DEFAULT_PROFILE = _Profile("Stand-in", 0.6, 80.0, image_s=5.0)
-
-
-def image_dimensions(image_config: dict | None, *, override_px: int | None = None) -> tuple[int, int]:
-    """Pixels for an image_config; ``override_px`` sets the longest side (smaller = faster)."""
-    config = image_config or {}
-    width, height = ASPECT_SIZES.get(str(config.get("aspect_ratio") or "1:1"), ASPECT_SIZES["1:1"])
-    factor = _SIZE_FACTOR.get(str(config.get("image_size") or "1K").upper(), 1)
-    width, height = width * factor, height * factor
-    if override_px:
-        scale = override_px / max(width, height)
-        width, height = max(8, round(width * scale)), max(8, round(height * scale))
-    return width, height
 
 
 @dataclass
@@ -316,7 +299,10 @@ class OpenRouterStandIn:
         prompt, _covered, confidence, rationale = write_prompt(price.id, brief, rng)
         response_format = request.get("response_format") or {}
         wants_json = response_format.get("type") in ("json_object", "json_schema")
-        if wants_json:
+        if _wants_judgement(request):  # a vision judge: measure the image off the loop
+            from engine.quality.standin_judge import simulated_judgement  # noqa: PLC0415 (loads colour science)
+            content = await asyncio.to_thread(simulated_judgement, messages, price.id, rng)
+        elif wants_json:
             schema = (response_format.get("json_schema") or {}).get("schema") or {}
             content = json.dumps(fill_schema(schema, prompt=prompt, confidence=confidence, rationale=rationale,
                                               elements=list(_covered)))
@@ -336,6 +322,7 @@ class OpenRouterStandIn:
             content = content[: visible * 4]
             finish_reason = "length"
         prompt_tokens = sum(estimate_tokens(_text_of(m)) for m in messages) + 3 * len(messages)
+        prompt_tokens += IMAGE_INPUT_TOKENS * sum(_image_parts(m) for m in messages)  # vision input is billed
         usage = self._usage(price, prompt_tokens=prompt_tokens, completion_tokens=visible + reasoning,
                             reasoning_tokens=reasoning)
         latency = rng.lognormvariate(math.log(profile.ttft_s), 0.35) + (visible + reasoning) / profile.tokens_per_s
@@ -434,6 +421,17 @@ def _routing_refusal(request: dict, caps: ModelCapabilities) -> str | None:
         if missing:
             return "can handle the requested parameters"
     return None
+
+
+def _wants_judgement(request: dict) -> bool:
+    """A request that asks for the judges' schema (engine/quality/rubric.py)."""
+    return ((request.get("response_format") or {}).get("json_schema") or {}).get("name") == JUDGE_SCHEMA_NAME
+
+
+def _image_parts(message: dict) -> int:
+    content = message.get("content")
+    return sum(1 for p in content if isinstance(p, dict) and p.get("type") == "image_url") \
+        if isinstance(content, list) else 0
 
 
 class StandInTransport(httpx.AsyncBaseTransport):
