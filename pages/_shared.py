@@ -19,6 +19,7 @@ import streamlit as st
 from engine.intents.requests import CommandError
 from engine.config import Settings, load_settings
 from engine.live.feed import Feed, Store, StoreBusy
+from engine.live.progress import format_duration
 from engine.read.sessions import engine_status
 
 __all__ = [
@@ -187,11 +188,4 @@ def simulated_badge(simulated: bool) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    return format_duration(seconds, unknown="—")

@@ -16,6 +16,7 @@ from engine.intents.console import (
     approve_reviewed, build_job_spec, decide, queue_job, send_control,
 )
 from engine.live.feed import Feed
+from engine.live.progress import estimate_eta_s
 from engine.session.spec import RunSpec
 from engine.store.database import Store
 
@@ -134,8 +135,8 @@ def test_engine_status_needs_a_live_lock_holder_or_a_recent_session(sample, tmp_
 
 
 def test_eta_extrapolates_the_pace_so_far():
-    assert q.estimate_eta_s(2, 10, 60.0) == 240.0
-    assert q.estimate_eta_s(0, 10, 60.0) is None and q.estimate_eta_s(10, 10, 60.0) == 0.0
+    assert estimate_eta_s(2, 10, 60.0) == 240.0
+    assert estimate_eta_s(0, 10, 60.0) is None and estimate_eta_s(10, 10, 60.0) == 0.0
 
 
 # -- Competition --------------------------------------------------------------------------------------

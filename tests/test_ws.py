@@ -473,4 +473,4 @@ def test_watch_shows_events_and_resumes_after_a_disconnect_without_repeats(store
     for seq in (1, 2, 3, 4):
         assert text.count(f"#{seq} ") == 1, text
     assert "reconnecting from seq 2" in text
-    assert board.sessions["s1"]["status"] == "completed" and board.last_seq == 4
+    assert board.sessions["s1"].status == "completed" and board.last_seq == 4

@@ -53,7 +53,8 @@ def _iso(ts_us: int) -> str:
     return f"{cached[1]}.{micros:06d}Z"
 
 
-def _default(value):
+def json_default(value):
+    """How an event payload's non-JSON values are written: datetimes as ISO text, sets as lists."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, (set, frozenset, tuple)):
@@ -70,8 +71,8 @@ def _payload_encoder() -> Callable[[dict], str]:
     """
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
-        return json.JSONEncoder(default=_default, separators=(",", ":")).encode
-    iterencode = make(None, _default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+        return json.JSONEncoder(default=json_default, separators=(",", ":")).encode
+    iterencode = make(None, json_default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
     return lambda payload: "".join(iterencode(payload, 0))
 
 

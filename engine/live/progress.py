@@ -6,18 +6,32 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["SessionProgress", "render_bar", "format_eta"]
+from engine.vocabulary import SESSION_TERMINAL
+
+__all__ = ["SessionProgress", "render_bar", "format_eta", "format_duration", "estimate_eta_s"]
+
+
+def format_duration(seconds: float | None, *, unknown: str = "--") -> str:
+    """The one way the studio writes a duration: 42s, 3m05s, 1h07m."""
+    if seconds is None or seconds != seconds:  # None or NaN
+        return unknown
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def estimate_eta_s(done: int, total: int, elapsed_s: float) -> float | None:
+    """The one ETA: the remaining items at the average pace so far. None before the first item ends."""
+    if total <= 0 or done <= 0 or elapsed_s <= 0:
+        return None
+    return max(0.0, elapsed_s / done * max(total - done, 0))
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "ETA --"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"ETA {seconds // 60}m{seconds % 60:02d}s"
-    return f"ETA {seconds}s"
+    return f"ETA {format_duration(seconds)}"
 
 
 def render_bar(done: int, total: int, width: int = 28) -> str:
@@ -34,6 +48,7 @@ class SessionProgress:
     budget_usd: float | None = None
     simulated: bool = True
     eta_s: float | None = None
+    eta_at: float | None = None  # monotonic time of eta_s, so a view can count down between events
     status: str = "running"
     counts: dict = field(default_factory=dict)
     stages: dict = field(default_factory=dict)  # item_id -> stage
@@ -44,9 +59,11 @@ class SessionProgress:
             self.total, self.budget_usd, self.simulated = payload["total"], payload["budget_usd"], payload["simulated"]
         elif event == "progress_update":
             self.done, self.total, self.eta_s = payload["done"], payload["total"], payload["eta_s"]
+            self.eta_at = time.monotonic()
             self.counts = payload.get("counts") or self.counts
         elif event == "cost_update":
             self.cost_usd = payload["total_usd"]
+            self.budget_usd = payload.get("budget_usd", self.budget_usd)
         elif event == "pipeline_stage_update" and item_id:
             self.stages[item_id] = payload["stage"]
         elif event == "item_finished" and item_id:
@@ -63,6 +80,23 @@ class SessionProgress:
             self.last_note = f"{payload['command']}: {payload['result']}"[:90]
         elif event == "generation_complete":
             self.status = payload["outcome"]
+            self.cost_usd = payload.get("cost_usd", self.cost_usd)
+            self.eta_s = None
+
+    def load_row(self, row: dict) -> None:
+        """Adopt a ``sessions`` row (a snapshot, or the database when following a daemon's job)."""
+        self.status = row.get("status") or self.status
+        self.total, self.done = row.get("items_total") or 0, row.get("items_done") or 0
+        self.cost_usd, self.budget_usd = row.get("cost_usd") or 0.0, row.get("budget_usd")
+        self.simulated = bool(row.get("simulated"))
+        if self.status == "paused" and row.get("pause_reason"):
+            self.last_note = f"paused ({row['pause_reason']})"
+
+    def eta_now(self) -> float | None:
+        """The engine's last ETA, counted down since it came; None once the session has ended."""
+        if self.eta_s is None or self.status in SESSION_TERMINAL:
+            return None
+        return self.eta_s - (time.monotonic() - self.eta_at) if self.eta_at is not None else self.eta_s
 
     def apply_frame(self, frame: str) -> None:
         message = json.loads(frame)

@@ -38,11 +38,7 @@ def follow_job(store: Store, job_id: int, *, out=None, poll_s: float = 0.5, prin
             if progress is None:
                 progress = SessionProgress(job["session_id"])
                 print(f"session {job['session_id']}", file=out, flush=True)
-            progress.total, progress.done = row["items_total"] or 0, row["items_done"] or 0
-            progress.cost_usd, progress.budget_usd = row["cost_usd"] or 0.0, row["budget_usd"]
-            progress.simulated, progress.status = bool(row["simulated"]), row["status"]
-            if row["status"] == "paused":
-                progress.last_note = f"paused ({row['pause_reason']})"
+            progress.load_row(row)
             printer.show(progress)
             if job["status"] == "done" and row["status"] in SESSION_TERMINAL:
                 printer.finish(progress)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 from engine import events as ev
 from engine.live.bus import Bus
-from engine.config import Settings, ensure_ws_token
+from engine.config import Settings
 from engine.live.projection import Projector
 from engine.store.database import Store
 from engine.live.ticker import Ticker
@@ -85,11 +85,10 @@ class Engine:
         await asyncio.to_thread(self._mark_interrupted)
         self._ticker_task = asyncio.create_task(self.ticker.run(self._stop), name="ticker")
         if self.serve_websockets:
-            from engine.ws.server import WsServer
+            from engine.ws.server import server_from_settings
 
-            self.ws = WsServer(bus=self.bus, store=self.store, token=ensure_ws_token(self.settings),
-                               host=self.settings.ws_host, port=self.ws_port,
-                               console_port=self.settings.console_port)
+            # from the settings as documented: address, token, console port and ASSETGEN_WS_ORIGINS
+            self.ws = server_from_settings(self.settings.with_(ws_port=self.ws_port), bus=self.bus, store=self.store)
             try:
                 await self.ws.start()
             except OSError as exc:  # the port is taken: the console still follows through the database

@@ -19,13 +19,14 @@ from typing import Any
 import pandas as pd
 
 from engine.store.database import Store
+from engine.live.progress import estimate_eta_s
 from engine.vocabulary import JOB_OPEN, SESSION_ACTIVE, SESSION_TERMINAL, STAGES, sql_list
 from engine.store.engine_lock import lock_holder
 
 __all__ = [
     "run_readonly_sql", "status_summary",
     "live_sessions", "pick_session", "session_overview", "stage_counts", "items_in_flight",
-    "recent_events", "stage_timeline", "controls_for_session", "estimate_eta_s", "engine_status",
+    "recent_events", "stage_timeline", "controls_for_session", "engine_status",
     "parse_json", "utcnow",
 ]
 
@@ -102,13 +103,6 @@ def pick_session(sessions: pd.DataFrame) -> str | None:
 
 
 # -- overview -----------------------------------------------------------------------------------
-def estimate_eta_s(done: int, total: int, elapsed_s: float) -> float | None:
-    """Plain extrapolation: the remaining items at the average pace so far. None before the first item ends."""
-    if total <= 0 or done <= 0 or elapsed_s <= 0:
-        return None
-    return max(0.0, elapsed_s / done * max(total - done, 0))
-
-
 def session_overview(store: Store, session_id: str, *, now: datetime | None = None) -> dict | None:
     """One session's header: status, progress, ETA, cost against budget and the forecast to completion."""
     from engine.read.costs import cost_forecast  # noqa: PLC0415 (the cost module imports helpers from here)

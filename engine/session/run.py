@@ -28,6 +28,7 @@ from engine.providers.openrouter import ModerationError
 from engine.session.save import asset_path, parameters_text, png_size, read_provenance, save_png
 from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from engine.templates.brief import build_brief
+from engine.live.progress import estimate_eta_s
 from engine.vocabulary import session_outcome
 from engine.credentials.sign import png_has_manifest
 from engine.credentials.studio import SIGNED, SIGNING_OFF
@@ -248,12 +249,9 @@ class SessionRun:
         total = len(self.items)
         elapsed = time.monotonic() - self.started
         fresh = len(self._finished_times)
-        eta = None
-        if fresh and done < total:
-            rate = fresh / max(self._finished_times[-1] - self.started, 1e-6)
-            eta = round((total - done) / rate, 1)
-        elif done == total:
-            eta = 0.0
+        eta = 0.0 if done == total else None
+        if fresh and done < total:  # the pace of the items this run finished (a resumed run's earlier ones did not)
+            eta = round(estimate_eta_s(fresh, fresh + total - done, max(self._finished_times[-1] - self.started, 1e-6)), 1)
         in_flight = sum(1 for i in self.items.values() if i.status == "in_progress" and not i.finished)
         self.bus.emit(ev.ProgressUpdate(session_id=self.session_id, done=done, total=total, in_flight=in_flight,
                                         eta_s=eta, elapsed_s=round(elapsed, 2), counts=self.counts()))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from engine.live.bus import Record, encode_frame
+from engine.live.bus import json_default, Record, encode_frame
 
 __all__ = [
     "MAX_MESSAGE_BYTES", "CLOSE_UNAUTHORIZED", "CLOSE_HELLO_TIMEOUT", "CLOSE_TOO_SLOW",
@@ -54,15 +54,7 @@ class Hello:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, separators=(",", ":"))
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
+    return json.dumps(value, default=json_default, separators=(",", ":"))
 
 
 def parse_message(text: str | bytes) -> dict:

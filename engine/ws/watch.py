@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections import deque
 from pathlib import Path
 from typing import Callable, TextIO
@@ -20,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from engine.config import Settings
 from engine.ws.protocol import CLOSE_UNAUTHORIZED, MAX_MESSAGE_BYTES, hello_message
-from engine.vocabulary import SESSION_TERMINAL
+from engine.live.progress import SessionProgress, format_duration
 
 __all__ = ["SessionBoard", "WatchError", "watch", "run_watch", "read_token"]
 
@@ -42,21 +41,12 @@ def read_token(path: Path) -> str:
     return token
 
 
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "--"
-    seconds = max(0, int(seconds))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 class SessionBoard:
     """Session progress folded from a snapshot and events; knows nothing about sockets or terminals."""
 
     def __init__(self, *, session_id: str | None = None, tail: int = 10):
         self.session_id = session_id
-        self.sessions: dict[str, dict] = {}
+        self.sessions: dict[str, SessionProgress] = {}
         self.tail: deque[str] = deque(maxlen=max(tail, 1))
         self.last_seq: int | None = None
 
@@ -66,12 +56,8 @@ class SessionBoard:
             sid = row.get("session_id")
             if not self._wanted(sid) or (not replace and sid in self.sessions):
                 continue
-            self.sessions[sid] = {
-                "status": row.get("status") or "?", "done": row.get("items_done") or 0,
-                "total": row.get("items_total") or 0, "cost": row.get("cost_usd") or 0.0,
-                "budget": row.get("budget_usd"), "simulated": bool(row.get("simulated")),
-                "eta_s": None, "eta_at": None,
-            }
+            self.sessions[sid] = SessionProgress(sid)
+            self.sessions[sid].load_row({"status": "?", **row})
         if self.last_seq is None:
             self.last_seq = snapshot.get("since_seq", snapshot.get("last_seq", 0))
 
@@ -91,20 +77,7 @@ class SessionBoard:
         self.tail.append(self.event_line(message))
         if sid is None:
             return True
-        row = self.sessions.setdefault(sid, {"status": "running", "done": 0, "total": 0, "cost": 0.0,
-                                             "budget": None, "simulated": False, "eta_s": None, "eta_at": None})
-        if kind == "generation_start":
-            row.update(status="running", total=p.get("total", row["total"]), budget=p.get("budget_usd"),
-                       simulated=bool(p.get("simulated")))
-        elif kind == "progress_update":
-            row.update(done=p.get("done", row["done"]), total=p.get("total", row["total"]),
-                       eta_s=p.get("eta_s"), eta_at=time.monotonic())
-        elif kind == "cost_update":
-            row.update(cost=p.get("total_usd", row["cost"]), budget=p.get("budget_usd", row["budget"]))
-        elif kind == "session_status":
-            row["status"] = p.get("status", row["status"])
-        elif kind == "generation_complete":
-            row.update(status=p.get("outcome", "completed"), cost=p.get("cost_usd", row["cost"]), eta_s=None)
+        self.sessions.setdefault(sid, SessionProgress(sid)).apply(kind, message.get("item_id"), p)
         return True
 
     @staticmethod
@@ -119,19 +92,14 @@ class SessionBoard:
         if not self.sessions:
             return ["(no sessions yet: start one with `assetgen run --test`)"]
         lines = []
-        for sid, row in self.sessions.items():
-            total, done = row["total"] or 0, row["done"] or 0
+        for sid, progress in self.sessions.items():
+            total, done = progress.total or 0, progress.done or 0
             filled = int(_BAR_WIDTH * done / total) if total else 0
             bar = "#" * filled + "." * (_BAR_WIDTH - filled)
-            eta = row["eta_s"]
-            if eta is not None and row["eta_at"] is not None:
-                eta -= time.monotonic() - row["eta_at"]  # count down between progress events
-            if row["status"] in SESSION_TERMINAL:
-                eta = None
-            cost = f"${row['cost']:.4f}" + ("*" if row["simulated"] else "")
-            budget = f"/${row['budget']:.2f}" if row.get("budget") else ""
+            cost = f"${progress.cost_usd:.4f}" + ("*" if progress.simulated else "")
+            budget = f"/${progress.budget_usd:.2f}" if progress.budget_usd else ""
             lines.append(f"{sid[:24]:<24} [{bar}] {done:>4}/{total:<4} {cost}{budget:<8} "
-                         f"{row['status']:<18} ETA {_eta(eta)}")
+                         f"{progress.status:<18} ETA {format_duration(progress.eta_now())}")
         return lines
 
 
