@@ -1,15 +1,13 @@
 """Shared fixtures: small and generic. Real DuckDB files in tmp_path, never a mocked database."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Callable, TypeVar
 
 import pytest
 
 from engine.store.database import Store
+from helpers.waiting import wait_until
 
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -24,19 +22,6 @@ def store(db_path: Path):
     s.migrate()
     yield s
     s.close()
-
-
-def wait_until(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02,
-               message: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy; fail the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
 
 
 @pytest.fixture(name="wait_until")

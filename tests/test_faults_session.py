@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from helpers.pipeline_kit import (
@@ -15,6 +14,7 @@ from engine.config import load_settings
 from engine.process.runtime import Engine
 from engine.session.spec import ApprovalSettings, RunSpec
 from engine.store.database import Store
+from helpers.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 NO_APPROVAL = ApprovalSettings(enabled=False)
@@ -30,14 +30,6 @@ def run_one(settings, spec: RunSpec, *, client_factory, session_id: str):
         async with Engine(settings, serve_websockets=False, client_factory=client_factory) as engine:
             return await engine.run_session(spec, session_id=session_id)
     return asyncio.run(main())
-
-
-async def until(condition, *, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def test_hundred_items_under_429_502_and_timeouts_end_once_each_with_retries_and_sums_intact(settings, tmp_path):
@@ -81,7 +73,7 @@ def test_402_pauses_with_reason_credits_and_a_resume_control_continues(settings)
             store = engine.store
             await until(lambda: store.query("SELECT status, pause_reason FROM sessions "
                                             "WHERE session_id = 's-credits'") == [("paused", "credits")],
-                        what="the session to pause for credits")
+                        message="the session to pause for credits")
             assert not task.done()
             out_of_credits["on"] = False  # the operator has added credits
             control_id = await asyncio.to_thread(request_control, store, "resume", session_id="s-credits",

@@ -16,6 +16,7 @@ from engine.process.runtime import Engine
 from engine.session.save import read_text_chunks
 from engine.session.spec import ApprovalSettings, RunSpec
 from engine.store.database import Store
+from helpers.waiting import until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -94,11 +95,11 @@ def test_small_budget_pauses_with_reason_budget_and_never_overspends(settings, t
         async with Engine(settings, serve_websockets=False) as engine:
             store = engine.store  # one process attaches the file through one Store at a time
             task = asyncio.create_task(engine.run_session(spec, session_id="s-budget"))
-            await _until(lambda: engine.runs.get("s-budget") and engine.runs["s-budget"].pause_reason == "budget")
+            await until(lambda: engine.runs.get("s-budget") and engine.runs["s-budget"].pause_reason == "budget")
             run = engine.runs["s-budget"]
             # a paused session starts no paid call: spent + reserved stays within the budget
             assert run.budget.spent_usd + run.budget.reserved_usd <= budget + 1e-12
-            await _until(lambda: store.query("SELECT status, pause_reason FROM sessions WHERE session_id = "
+            await until(lambda: store.query("SELECT status, pause_reason FROM sessions WHERE session_id = "
                                              "'s-budget'") == [("paused", "budget")])
             await asyncio.to_thread(request_control, store, "abort", session_id="s-budget", requested_by="test")
             return await asyncio.wait_for(task, 20)
@@ -120,7 +121,7 @@ def test_resume_with_a_raised_budget_finishes_the_session(settings, tmp_path):
     async def main():
         async with Engine(settings, serve_websockets=False) as engine:
             task = asyncio.create_task(engine.run_session(spec, session_id="s-raise"))
-            await _until(lambda: engine.runs.get("s-raise") and engine.runs["s-raise"].pause_reason == "budget")
+            await until(lambda: engine.runs.get("s-raise") and engine.runs["s-raise"].pause_reason == "budget")
             await asyncio.to_thread(request_control, engine.store, "resume", session_id="s-raise", arg="budget=5")
             return await asyncio.wait_for(task, 20)
 
@@ -128,15 +129,6 @@ def test_resume_with_a_raised_budget_finishes_the_session(settings, tmp_path):
     store = Store(settings.db_path)
     assert run.counts() == {"saved": 4}
     assert assert_money_adds_up(store, run.session_id) <= 5
-
-
-async def _until(condition, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the session")
-        await asyncio.sleep(0.02)
-    return True
 
 
 def test_without_faults_each_item_makes_one_prompt_call_per_competitor_and_one_image_call(settings):

@@ -21,6 +21,7 @@ from engine.live.ticker import Ticker
 from engine.ws.watch import SessionBoard, watch
 from engine.ws.server import WsServer
 from engine.ws.protocol import CLOSE_TOO_SLOW, CLOSE_UNAUTHORIZED, hello_message
+from helpers.waiting import until
 
 TOKEN = "test-token"
 pytestmark = pytest.mark.timeout(60)
@@ -83,14 +84,6 @@ async def receive_events(ws, count: int, timeout: float = 20) -> list[dict]:
     return got
 
 
-async def eventually(condition, *, timeout: float = 10, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(0.01)
-
-
 # -- hello, snapshot, live ------------------------------------------------------------------------
 def test_hello_gets_snapshot_of_sessions_then_live_events(store):
     bus = Bus()
@@ -106,7 +99,7 @@ def test_hello_gets_snapshot_of_sessions_then_live_events(store):
             [session] = snapshot["sessions"]
             assert (session["session_id"], session["status"], session["items_total"]) == ("s1", "running", 3)
             assert session["params"] == {"k": 1}
-            await eventually(lambda: server.clients == 1)
+            await until(lambda: server.clients == 1)
             bus.emit(ev.ItemStarted(session_id="s1", item_id="s1:a", asset_id="a", asset_type="icon",
                                     tier="core", title="A"))
             live = await receive(ws)
@@ -190,7 +183,7 @@ def test_events_emitted_from_several_threads_arrive_in_seq_order_without_gaps(st
     async def scenario():
         async with serving(store, bus) as server:
             ws, _ = await greet(server)
-            await eventually(lambda: server.clients == 1)
+            await until(lambda: server.clients == 1)
             threads = [threading.Thread(target=emit_many, args=(bus, 3_000, f"s{i}")) for i in range(2)]
             for t in threads:
                 t.start()
@@ -332,7 +325,7 @@ def test_a_stalled_client_does_not_slow_emit_and_the_other_client_gets_everythin
         async with serving(store, bus, max_queue=total) as server:
             stalled, _ = await greet(server, max_queue=1)  # never reads: its socket fills up
             reader, _ = await greet(server)
-            await eventually(lambda: server.clients == 2)
+            await until(lambda: server.clients == 2)
             timings = {}
 
             def produce():
@@ -360,7 +353,7 @@ def test_a_client_that_falls_too_far_behind_is_dropped_and_told_to_reconnect_wit
     async def scenario():
         async with serving(store, bus, max_queue=100) as server:
             slow, _ = await greet(server, max_queue=1)
-            await eventually(lambda: server.clients == 1)
+            await until(lambda: server.clients == 1)
             emitted = 0
             while server.dropped_clients == 0 and emitted < 400_000:
                 emit_many(bus, 2_000)
@@ -389,13 +382,13 @@ def test_a_dropped_client_that_never_reads_is_cut_after_the_grace_period(store):
     async def scenario():
         async with serving(store, bus, max_queue=100, close_grace=0.2) as server:
             stalled, _ = await greet(server, max_queue=1)
-            await eventually(lambda: server.clients == 1)
+            await until(lambda: server.clients == 1)
             [conn] = server._server.connections
             while server.dropped_clients == 0:
                 emit_many(bus, 2_000)
                 await asyncio.sleep(0)
             # its close frame sits behind data it will never read: only cutting frees the buffers
-            await eventually(lambda: conn.state is State.CLOSED, timeout=5, message="connection cut")
+            await until(lambda: conn.state is State.CLOSED, timeout=5, message="connection cut")
             stalled.transport.abort()
 
     run(scenario())
@@ -408,7 +401,7 @@ def test_closing_the_server_does_not_wait_on_a_client_that_stopped_reading(store
         server = WsServer(bus=bus, store=store, token=TOKEN, port=0, max_queue=1_000_000, close_grace=0.3)
         await server.start()
         stalled, _ = await greet(server, max_queue=1)
-        await eventually(lambda: server.clients == 1)
+        await until(lambda: server.clients == 1)
         emit_many(bus, 20_000)  # fills its socket: the close frame cannot get through
         started = time.monotonic()
         await server.close()
@@ -451,19 +444,19 @@ def test_watch_shows_events_and_resumes_after_a_disconnect_without_repeats(store
         viewer = asyncio.create_task(watch(f"ws://127.0.0.1:{port}", lambda: TOKEN, events=True, out=out,
                                            interactive=False, redraw_every=0.02,
                                            retry_delays=(0.05, 0.2), stop=stop))
-        await eventually(lambda: server.clients == 1)
+        await until(lambda: server.clients == 1)
         bus.emit(ev.GenerationStart(session_id="s1", total=4, provider="standin", speed="normal",
                                     concurrency=1, budget_usd=None, catalog="c", simulated=True))
         bus.emit(ev.ProgressUpdate(session_id="s1", done=1, total=4, in_flight=1, eta_s=9, elapsed_s=1))
-        await eventually(lambda: "1/4" in out.getvalue(), message="first progress")
+        await until(lambda: "1/4" in out.getvalue(), message="first progress")
         await server.close()  # the engine restarts: watch must come back and catch up
         bus.emit(ev.ProgressUpdate(session_id="s1", done=3, total=4, in_flight=1, eta_s=2, elapsed_s=2))
         server = WsServer(bus=bus, store=store, token=TOKEN, port=port)
         await server.start()
-        await eventually(lambda: "3/4" in out.getvalue(), message="progress after reconnect")
+        await until(lambda: "3/4" in out.getvalue(), message="progress after reconnect")
         bus.emit(ev.GenerationComplete(session_id="s1", outcome="completed", counts={"saved": 4},
                                        cost_usd=0.5, duration_s=3))
-        await eventually(lambda: "completed" in out.getvalue(), message="completion")
+        await until(lambda: "completed" in out.getvalue(), message="completion")
         stop.set()
         board = await viewer
         await server.close()

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
-import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator
 
 from engine.live.bus import Record
 from engine.config import load_settings
 from engine.process.runtime import Engine
+from helpers.waiting import until
 from engine.session.spec import ApprovalSettings, RunSpec
 
 __all__ = ["Recorder", "live_engine", "until", "query", "icons_spec", "start_session", "payload_of", "run_async",
@@ -39,21 +38,6 @@ class Recorder:
     def first(self, type_: str, session_id: str | None = None, **payload: Any) -> Record | None:
         found = self.of(type_, session_id, **payload)
         return found[0] if found else None
-
-
-async def until(condition: Callable[[], Any], *, timeout: float = 10.0, message: str = "condition",
-                interval: float = 0.01) -> Any:
-    """Poll ``condition`` (plain or async) on the loop until it is truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        await asyncio.sleep(interval)
 
 
 async def query(engine: Engine, sql: str, params: list | None = None) -> list[dict]:
