@@ -10,21 +10,37 @@ from typing import Any, Sequence
 
 from .commands import SPEEDS, CommandError, request_control, request_decision, submit_job
 from .queries import ACTIVE_SESSION_STATUSES
+from .spec import RunSpec, SpecError
 from .store import Store
 
 __all__ = [
-    "PROVIDERS", "require_operator", "send_control", "decide", "approve_reviewed", "prompt_changes",
-    "build_job_spec", "queue_job", "can_continue", "queue_resume", "save_template", "activate_template_version",
+    "PROVIDERS", "OPERATOR_MAX_CHARS", "COMMENT_MAX_CHARS", "require_operator", "clean_comment", "send_control", "decide", "approve_reviewed", "prompt_changes",
+    "FORM_LIMITS", "job_form_problems", "build_job_spec", "estimate_job", "queue_job", "can_continue", "queue_resume", "save_template", "activate_template_version",
 ]
 
 PROVIDERS = ("standin", "openrouter")
+# A 545-character name and an 11,200-character comment once stretched every table they appear in.
+OPERATOR_MAX_CHARS = 60
+COMMENT_MAX_CHARS = 500
 
 
 def require_operator(operator: str | None) -> str:
     name = (operator or "").strip()
     if not name:
         raise CommandError("Enter your operator name in the sidebar first: every row the console writes records who asked.")
+    if len(name) > OPERATOR_MAX_CHARS:
+        raise CommandError(f"The operator name has {len(name)} characters; keep it to {OPERATOR_MAX_CHARS} "
+                           "(a name, not a note).")
     return name
+
+
+def clean_comment(comment: str | None) -> str | None:
+    """A comment stripped, None when empty; refused past COMMENT_MAX_CHARS with what to do instead."""
+    text = (comment or "").strip()
+    if len(text) > COMMENT_MAX_CHARS:
+        raise CommandError(f"The comment has {len(text)} characters; keep it to {COMMENT_MAX_CHARS} "
+                           "(link to a longer note instead).")
+    return text or None
 
 
 def send_control(store: Store, command: str, *, operator: str, session_id: str | None,
@@ -37,31 +53,38 @@ def send_control(store: Store, command: str, *, operator: str, session_id: str |
 def decide(store: Store, action: str, *, operator: str, batch_id: str, item_ids: Sequence[str] | None = None,
            modifications: dict[str, str] | None = None, comment: str | None = None) -> int:
     return request_decision(store, action, batch_id=batch_id, item_ids=list(item_ids) if item_ids is not None else None,
-                            modifications=modifications, comment=(comment or "").strip() or None,
+                            modifications=modifications, comment=clean_comment(comment),
                             decided_by=require_operator(operator))
 
 
 def approve_reviewed(store: Store, *, operator: str, batch_id: str, approved: dict[str, bool],
                      original: dict[str, str | None], edited: dict[str, str | None],
-                     comment: str | None = None) -> int:
+                     comment: str | None = None, session_id: str | None = None,
+                     budget_usd: float | None = None) -> int:
     """One decision for the reviewed grid: the ticked items *and* their edited prompts, together.
 
     Every ticked, unedited batch → approve_batch; every item ticked with edits → modify_batch; a subset
     → approve_items carrying the edits of the ticked items (edits of unticked rows are dropped: those
     items end rejected). An edit and a chosen subset never need two decisions, so neither is lost.
+    With ``budget_usd`` the session's budget is raised in the same transaction (a ``budget`` control
+    row, applied on the engine's tick before the decision), so an approval above what is left does not
+    end in a budget pause.
     """
     chosen = [item_id for item_id, tick in approved.items() if tick]
     if not chosen:
         raise CommandError("Tick the approve box of at least one item, or use Reject.")
+    if budget_usd is not None and not session_id:
+        raise CommandError("Raising the budget needs the batch's session.")
     changes = prompt_changes(original, edited, only=chosen)
     if len(chosen) == len(approved):
-        if not changes:
-            return decide(store, "approve_batch", operator=operator, batch_id=batch_id, item_ids=chosen,
-                          comment=comment)
-        return decide(store, "modify_batch", operator=operator, batch_id=batch_id, item_ids=chosen,
-                      modifications=changes, comment=comment)
-    return decide(store, "approve_items", operator=operator, batch_id=batch_id, item_ids=chosen,
-                  modifications=changes or None, comment=comment)
+        action = "modify_batch" if changes else "approve_batch"
+    else:
+        action = "approve_items"
+    with store.write():  # both rows or neither
+        if budget_usd is not None:
+            send_control(store, "budget", operator=operator, session_id=session_id, arg=f"{budget_usd:.2f}")
+        return decide(store, action, operator=operator, batch_id=batch_id, item_ids=chosen,
+                      modifications=changes or None, comment=comment)
 
 
 def prompt_changes(original: dict[str, str | None], edited: dict[str, str | None],
@@ -76,22 +99,65 @@ def prompt_changes(original: dict[str, str | None], edited: dict[str, str | None
     return changes
 
 
+# The New run form's limits: a typo guard against "limit 999999, concurrency 99999, $1e9, a 3-year timeout".
+# The defaults are not here: they are RunSpec's, the same the CLI shows.
+FORM_LIMITS = {
+    "limit": (1, 10_000), "concurrency": (1, 64), "budget_usd": (0.01, 10_000.0), "latency_scale": (0.0, 10.0),
+    "approval_threshold": (0, 10_000), "approval_timeout_s": (5.0, 86_400.0), "cost_threshold_usd": (0.0, 10_000.0),
+    "batch_size": (1, 10_000),
+}
+_DEFAULTS = RunSpec()
+
+
+def job_form_problems(*, limit: int | None = None, concurrency: int | None = None, budget_usd: float | None = None,
+                      latency_scale: float | None = None, approval_threshold: int | None = None,
+                      approval_timeout_s: float | None = None, cost_threshold_usd: float | None = None,
+                      batch_size: int | None = None, faults: str | None = None,
+                      provider: str | None = None, speed: str | None = None) -> dict[str, str]:
+    """What is wrong with the New run form, by field (empty when it can be queued); each message says the fix."""
+    problems: dict[str, str] = {}
+    if provider is not None and provider not in PROVIDERS:
+        problems["provider"] = f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}"
+    if speed is not None and speed not in SPEEDS:
+        problems["speed"] = f"speed must be one of {', '.join(SPEEDS)}, got {speed!r}"
+    values = {"limit": limit, "concurrency": concurrency, "budget_usd": budget_usd, "latency_scale": latency_scale,
+              "approval_threshold": approval_threshold, "approval_timeout_s": approval_timeout_s,
+              "cost_threshold_usd": cost_threshold_usd, "batch_size": batch_size}
+    for name, value in values.items():
+        low, high = FORM_LIMITS[name]
+        if value is not None and not low <= value <= high:
+            problems[name] = f"{name.replace('_', ' ')} must be between {low:g} and {high:g}, or left empty"
+    if faults and faults.strip():
+        from .providers.faults import parse_faults  # noqa: PLC0415
+
+        try:
+            parse_faults(faults)
+        except ValueError as exc:
+            problems["faults"] = f"faults: {exc}. Write kind=rate pairs, e.g. 429=0.1,timeout=0.02"
+    return problems
+
+
 def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = None, limit: int | None = None,
-                   test: bool = True, test_type: str | None = None, provider: str = "standin",
-                   speed: str = "normal", concurrency: int | None = None, budget_usd: float | None = None,
-                   approval_enabled: bool = False, approval_threshold: int = 10, approval_timeout_s: float = 300.0,
-                   cost_threshold_usd: float = 5.0, batch_size: int | None = None,
+                   test: bool = _DEFAULTS.test, test_type: str | None = None, provider: str = _DEFAULTS.provider,
+                   speed: str = _DEFAULTS.speed, concurrency: int | None = None,
+                   budget_usd: float | None = _DEFAULTS.budget_usd,
+                   approval_enabled: bool = _DEFAULTS.approval.enabled,
+                   approval_threshold: int = _DEFAULTS.approval.threshold,
+                   approval_timeout_s: float = _DEFAULTS.approval.timeout_s,
+                   cost_threshold_usd: float = _DEFAULTS.approval.cost_threshold_usd, batch_size: int | None = None,
                    latency_scale: float | None = None, faults: str | None = None) -> dict[str, Any]:
     """The job spec the daemon reads (see engine/jobs.py); validates what a form can get wrong."""
-    if provider not in PROVIDERS:
-        raise CommandError(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
-    if speed not in SPEEDS:
-        raise CommandError(f"speed must be one of {', '.join(SPEEDS)}, got {speed!r}")
     if budget_usd is not None and budget_usd <= 0:
         raise CommandError("budget must be positive, or left empty for no budget")
     for name, value in (("limit", limit), ("concurrency", concurrency), ("batch size", batch_size)):
         if value is not None and value < 1:
             raise CommandError(f"{name} must be at least 1, or left empty")
+    problems = job_form_problems(
+        limit=limit, concurrency=concurrency, budget_usd=budget_usd, latency_scale=latency_scale,
+        approval_threshold=approval_threshold, approval_timeout_s=approval_timeout_s,
+        cost_threshold_usd=cost_threshold_usd, batch_size=batch_size, faults=faults, provider=provider, speed=speed)
+    if problems:
+        raise CommandError(next(iter(problems.values())))
     return {
         "catalog": catalog or None,
         "types": [t for t in (types or []) if t] or None,
@@ -106,8 +172,18 @@ def build_job_spec(*, catalog: str | None = None, types: Sequence[str] | None = 
                      "timeout_s": float(approval_timeout_s), "cost_threshold_usd": float(cost_threshold_usd),
                      "batch_size": batch_size},
         "latency_scale": latency_scale,
-        "faults": faults or None,
+        "faults": (faults or "").strip() or None,
     }
+
+
+def estimate_job(spec: dict[str, Any]):
+    """The forecast of a job spec (engine/estimate.py: prices from the dated snapshot, nothing called)."""
+    from .estimate import estimate_run  # noqa: PLC0415 (loads the catalog and the price book)
+
+    try:
+        return estimate_run(RunSpec.from_dict(spec))
+    except (SpecError, ValueError, OSError) as exc:
+        raise CommandError(f"No estimate: {exc}") from None
 
 
 def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
@@ -141,10 +217,11 @@ def save_template(store: Store, body: dict, *, operator: str, comment: str | Non
     from .templates import TemplateError, save_template_version  # noqa: PLC0415 (only the Templates page needs it)
 
     author = require_operator(operator)
-    if not (comment or "").strip():
+    text = clean_comment(comment)
+    if not text:
         raise CommandError("Say in a comment what this version changes.")
     try:
-        return save_template_version(store, body, author=author, comment=comment.strip(), activate=activate)
+        return save_template_version(store, body, author=author, comment=text, activate=activate)
     except TemplateError as exc:
         raise CommandError(str(exc)) from None
 

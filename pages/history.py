@@ -1,16 +1,20 @@
 """History: past sessions and their items, the jobs queue, and a form to start a new run."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import streamlit as st
 
-from engine.commands import SPEEDS, cancel_job
-from engine.console_actions import PROVIDERS, build_job_spec, queue_job
+from engine.commands import SPEEDS, CommandError, cancel_job
+from engine.console_actions import FORM_LIMITS, PROVIDERS, build_job_spec, estimate_job, job_form_problems, queue_job
+from engine.spec import RunSpec
 from engine.queries_archive import jobs_queue, session_history, session_items
+from engine.queries_console import ITEM_OUTCOMES, session_outcomes
 from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
 DEFAULT_CATALOG = "(default catalog)"
+DEFAULTS = RunSpec()  # the CLI's defaults: one run spec, no numbers copied here
 
 render_sidebar()
 db = store()
@@ -34,11 +38,132 @@ def _catalog_types(path: str | None) -> tuple[list[str], str | None]:
         return [], str(exc)
 
 
+def _field_error(problems: dict[str, str], name: str) -> None:
+    """Validation next to the field it is about, as soon as the value is committed."""
+    if name in problems:
+        st.error(problems[name], icon=":material/error:")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _forecast(spec_json: str) -> tuple[dict | None, str | None]:
+    try:
+        estimate = estimate_job(json.loads(spec_json))
+    except CommandError as exc:
+        return None, str(exc)
+    return {"items": estimate.items, "by_type": estimate.by_type, "total": estimate.total_usd,
+            "upper": estimate.upper_bound_usd, "as_of": estimate.as_of}, None
+
+
+def _new_run() -> None:
+    """Plain widgets, not a form: the forecast and the checks follow every change, before anything is queued."""
+    catalogs = [DEFAULT_CATALOG, *_catalog_files()]
+    catalog = st.selectbox("Catalog", catalogs, key="run_catalog")
+    catalog_path = None if catalog == DEFAULT_CATALOG else catalog
+    types_available, catalog_error = _catalog_types(catalog_path)
+    if catalog_error:
+        st.error(catalog_error)
+    lim = FORM_LIMITS
+    c = st.columns(3)
+    types = c[0].multiselect("Asset types", types_available, key="run_types", help="Empty means all types")
+    limit = c[1].number_input("Limit (0 = all)", min_value=0, max_value=lim["limit"][1], value=DEFAULTS.limit or 0,
+                              step=1, key="run_limit")
+    provider = c[2].selectbox("Provider", PROVIDERS, index=PROVIDERS.index(DEFAULTS.provider), key="run_provider",
+                              help="standin runs offline and marks every cost SIMULATED")
+    c = st.columns(3)
+    test = c[0].toggle("Test mode (a few items)", value=DEFAULTS.test, key="run_test")
+    test_type = c[1].selectbox("Test type", ["(any)", *types_available], key="run_test_type", disabled=not test)
+    speed = c[2].segmented_control("Speed", SPEEDS, default=DEFAULTS.speed, key="run_speed", required=True)
+    c = st.columns(3)
+    budget = c[0].number_input("Budget USD (0 = none)", min_value=0.0, max_value=lim["budget_usd"][1],
+                               value=float(DEFAULTS.budget_usd or 0.0), step=0.5, key="run_budget")
+    concurrency = c[1].number_input("Concurrency (0 = by speed)", min_value=0, max_value=lim["concurrency"][1],
+                                    value=DEFAULTS.concurrency or 0, step=1, key="run_concurrency")
+    latency_scale = c[2].number_input("Stand-in latency scale", min_value=0.0, max_value=lim["latency_scale"][1],
+                                      value=float(DEFAULTS.latency_scale), step=0.1, key="run_latency_scale",
+                                      disabled=provider != "standin")
+    st.markdown("**Approval gate**")
+    gate = DEFAULTS.approval
+    c = st.columns(5)
+    approval = c[0].toggle("Enabled", value=gate.enabled, key="run_approval")
+    threshold = c[1].number_input("Batch above (items)", min_value=0, max_value=lim["approval_threshold"][1],
+                                  value=gate.threshold, key="run_approval_threshold", disabled=not approval)
+    timeout_s = c[2].number_input("Timeout s", min_value=lim["approval_timeout_s"][0],
+                                  max_value=lim["approval_timeout_s"][1], value=float(gate.timeout_s), step=30.0,
+                                  key="run_approval_timeout", disabled=not approval)
+    cost_threshold = c[3].number_input("Cost threshold USD", min_value=0.0, max_value=lim["cost_threshold_usd"][1],
+                                       value=float(gate.cost_threshold_usd), step=0.5, key="run_cost_threshold",
+                                       disabled=not approval)
+    batch_size = c[4].number_input("Batch size (0 = one)", min_value=0, max_value=lim["batch_size"][1],
+                                   value=gate.batch_size or 0, key="run_batch_size", disabled=not approval)
+    faults = st.text_input("Stand-in faults (optional)", key="run_faults", placeholder="e.g. 429=0.1,timeout=0.02",
+                           disabled=provider != "standin", max_chars=200)
+    values = dict(catalog=catalog_path, types=types, limit=int(limit) or None, test=test,
+                  test_type=None if test_type == "(any)" else test_type, provider=provider, speed=speed,
+                  concurrency=int(concurrency) or None, budget_usd=float(budget) or None,
+                  approval_enabled=approval, approval_threshold=int(threshold), approval_timeout_s=float(timeout_s),
+                  cost_threshold_usd=float(cost_threshold), batch_size=int(batch_size) or None,
+                  latency_scale=float(latency_scale) if provider == "standin" else None,
+                  faults=faults if provider == "standin" else None)
+    problems = job_form_problems(**{k: values[k] for k in (
+        "limit", "concurrency", "budget_usd", "latency_scale", "batch_size", "faults", "provider", "speed")},
+        approval_threshold=values["approval_threshold"], approval_timeout_s=values["approval_timeout_s"],
+        cost_threshold_usd=values["cost_threshold_usd"])
+    _field_error(problems, "faults")
+    for name in problems.keys() - {"faults"}:
+        _field_error(problems, name)
+    spec = None if problems or catalog_error else build_job_spec(**values)
+    with st.container(border=True, key="run_forecast"):
+        if spec is None:
+            st.caption("Forecast: fix the fields marked above first.")
+        else:
+            forecast, error = _forecast(json.dumps(spec, sort_keys=True))
+            if error:
+                st.error(error, icon=":material/error:")
+            else:
+                kinds = ", ".join(f"{n} {t}" for t, n in forecast["by_type"].items())
+                st.markdown(f"**Forecast: {money(forecast['total'], digits=2)}** expected for {forecast['items']} "
+                            f"assets ({kinds}) · upper bound {money(forecast['upper'], digits=2)} · prices of "
+                            f"{forecast['as_of'] or 'the bundled snapshot'}"
+                            + (" · SIMULATED on the stand-in" if provider == "standin" else ""))
+                if values["budget_usd"] and forecast["total"] > values["budget_usd"]:
+                    st.warning(f"The forecast passes the {money(values['budget_usd'], digits=2)} budget: the run "
+                               "will pause on its budget part-way. Raise the budget or lower the limit.",
+                               icon=":material/savings:")
+    if st.button("Queue run", type="primary", icon=":material/rocket_launch:", key="run_submit",
+                 disabled=spec is None, help="Fix the fields marked above first" if spec is None else None):
+        run_action(lambda: queue_job(db, build_job_spec(**values), operator=operator()),
+                   done=lambda job_id: f"Queued job #{job_id}: `assetgen serve` picks it up")
+
+
+@st.fragment(run_every="2s")
+def _jobs() -> None:
+    """The queue follows the daemon: a job that ran or failed shows it within two seconds."""
+    with guard(retry=False):
+        jobs = jobs_queue(db)
+    if jobs.empty:
+        st.caption("No jobs yet.")
+        return
+    st.dataframe(jobs, hide_index=True, width="stretch")
+    queued = list(jobs.loc[jobs["status"] == "queued", "job_id"])
+    if queued:
+        c = st.columns([2, 1])
+        job_id = c[0].selectbox("Queued job", queued, key="hist_cancel_pick")
+        if c[1].button("Cancel job", key="hist_cancel_job", icon=":material/cancel:"):
+            run_action(lambda: cancel_job(db, int(job_id)),
+                       done=lambda ok: f"Cancelled job #{job_id}" if ok else f"Job #{job_id} had already started")
+
+
 sessions_tab, run_tab, jobs_tab = st.tabs(["Sessions", "New run", "Jobs"])
 
 with sessions_tab:
     with guard():
         history = session_history(db)
+        outcomes = session_outcomes(db)
+    if not history.empty:  # each outcome apart: rejected, skipped and aborted are not "done"
+        history = history.drop(columns=["saved", "not_saved"]).merge(outcomes, on="session_id", how="left")
+        history[list(ITEM_OUTCOMES)] = history[list(ITEM_OUTCOMES)].fillna(0).astype(int)
+        order = ["session_id", "status", "outcome", "items", *ITEM_OUTCOMES]
+        history = history[order + [c for c in history.columns if c not in order]]
     if history.empty:
         st.info("No sessions yet: start one in **New run**.")
     else:
@@ -56,7 +181,9 @@ with sessions_tab:
         })
         picked = st.selectbox("Drill into", list(history["session_id"]), key="hist_session")
         row = history.set_index("session_id").loc[picked]
-        st.markdown(f"**{picked}** · {row['outcome']} · {row['saved']}/{row['items']} saved · "
+        ended = ", ".join(f"{row[o]} {o}" for o in ITEM_OUTCOMES if o != "saved" and row[o])
+        st.markdown(f"**{picked}** · {row['outcome']} · {row['saved']}/{row['items']} saved"
+                    + (f" ({ended})" if ended else "") + " · "
                     f"{money(row['cost_usd'])} {simulated_badge(bool(row['simulated']))} · "
                     f"{fmt_duration(row['duration_s'])}" + (f" · {row['message']}" if row["message"] else ""))
         with guard():
@@ -65,62 +192,7 @@ with sessions_tab:
                      column_config={"cost_usd": st.column_config.NumberColumn("cost", format="$%.4f")})
 
 with run_tab:
-    catalogs = [DEFAULT_CATALOG, *_catalog_files()]
-    catalog = st.selectbox("Catalog", catalogs, key="run_catalog")
-    catalog_path = None if catalog == DEFAULT_CATALOG else catalog
-    types_available, catalog_error = _catalog_types(catalog_path)
-    if catalog_error:
-        st.error(catalog_error)
-    with st.form("new_run", border=True):
-        c = st.columns(3)
-        types = c[0].multiselect("Asset types", types_available, key="run_types", help="Empty means all types")
-        limit = c[1].number_input("Limit (0 = all)", min_value=0, value=0, step=1, key="run_limit")
-        provider = c[2].selectbox("Provider", PROVIDERS, key="run_provider",
-                                  help="standin runs offline and marks every cost SIMULATED")
-        c = st.columns(3)
-        test = c[0].toggle("Test mode (a few items)", value=True, key="run_test")
-        test_type = c[1].selectbox("Test type", ["(any)", *types_available], key="run_test_type")
-        speed = c[2].select_slider("Speed", SPEEDS, value="normal", key="run_speed")
-        c = st.columns(3)
-        budget = c[0].number_input("Budget USD (0 = none)", min_value=0.0, value=1.0, step=0.5, key="run_budget")
-        concurrency = c[1].number_input("Concurrency (0 = by speed)", min_value=0, value=0, step=1, key="run_concurrency")
-        latency_scale = c[2].number_input("Stand-in latency scale", min_value=0.0, value=1.0, step=0.1,
-                                          key="run_latency_scale")
-        st.markdown("**Approval gate**")
-        c = st.columns(5)
-        approval = c[0].toggle("Enabled", value=False, key="run_approval")
-        threshold = c[1].number_input("Batch above (items)", min_value=0, value=10, key="run_approval_threshold")
-        timeout_s = c[2].number_input("Timeout s", min_value=5.0, value=300.0, step=30.0, key="run_approval_timeout")
-        cost_threshold = c[3].number_input("Cost threshold USD", min_value=0.0, value=1.0, step=0.5,
-                                           key="run_cost_threshold")
-        batch_size = c[4].number_input("Batch size (0 = one)", min_value=0, value=0, key="run_batch_size")
-        faults = st.text_input("Stand-in faults (optional)", key="run_faults", placeholder="e.g. 429=0.1,timeout=0.02")
-        submitted = st.form_submit_button("Queue run", type="primary", icon=":material/rocket_launch:",
-                                          key="run_submit")
-    if submitted:
-        def submit() -> int:
-            spec = build_job_spec(
-                catalog=catalog_path, types=types, limit=int(limit) or None, test=test,
-                test_type=None if test_type == "(any)" else test_type, provider=provider, speed=speed,
-                concurrency=int(concurrency) or None, budget_usd=float(budget) or None,
-                approval_enabled=approval, approval_threshold=int(threshold), approval_timeout_s=float(timeout_s),
-                cost_threshold_usd=float(cost_threshold), batch_size=int(batch_size) or None,
-                latency_scale=float(latency_scale) if provider == "standin" else None, faults=faults)
-            return queue_job(db, spec, operator=operator())
-
-        run_action(submit, done=lambda job_id: f"Queued job #{job_id}: `assetgen serve` picks it up")
+    _new_run()
 
 with jobs_tab:
-    with guard():
-        jobs = jobs_queue(db)
-    if jobs.empty:
-        st.caption("No jobs yet.")
-    else:
-        st.dataframe(jobs, hide_index=True, width="stretch")
-        queued = list(jobs.loc[jobs["status"] == "queued", "job_id"])
-        if queued:
-            c = st.columns([2, 1])
-            job_id = c[0].selectbox("Queued job", queued, key="hist_cancel_pick")
-            if c[1].button("Cancel job", key="hist_cancel_job", icon=":material/cancel:"):
-                run_action(lambda: cancel_job(db, int(job_id)),
-                           done=lambda ok: f"Cancelled job #{job_id}" if ok else f"Job #{job_id} had already started")
+    _jobs()
