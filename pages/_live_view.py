@@ -32,11 +32,27 @@ def render(*, detailed: bool) -> None:
     with guard():
         engine_banner(db)
     st.caption(f"Shortcuts: {SHORTCUTS['pause']} pauses, {SHORTCUTS['resume']} resumes the picked session.")
-    _live(db, detailed)
+    _head(db)
+    if detailed:
+        _detail(db)
+        return
+    now_tab, items_tab, timeline_tab = st.tabs(["Now", "Items", "Timeline"])
+    with now_tab:
+        _now(db)
+    with items_tab:
+        _items(db)
+    with timeline_tab:
+        _timeline(db)
+
+
+def _picked() -> str | None:
+    """The session the head fragment picked; the other fragments follow it on their next tick."""
+    return st.session_state.get("live_session")
 
 
 @st.fragment(run_every="1s")
-def _live(db, detailed: bool) -> None:
+def _head(db) -> None:
+    """Banner, session picker, figures and controls: what must never be stale, redrawn every second."""
     with guard(retry=False):
         inbox_banner()
         sessions = q.live_sessions(db)
@@ -45,8 +61,7 @@ def _live(db, detailed: bool) -> None:
         return
     statuses = dict(zip(sessions["session_id"], sessions["status"]))
     options = list(sessions["session_id"])
-    picked = st.session_state.get("live_session")
-    if picked not in statuses:  # first visit, or the picked session left the list
+    if _picked() not in statuses:  # first visit, or the picked session left the list
         st.session_state["live_session"] = q.pick_session(sessions)
     session_id = st.selectbox("Session", options, key="live_session",
                               format_func=lambda s: f"{s} · {statuses.get(s, '?')}")
@@ -58,16 +73,6 @@ def _live(db, detailed: bool) -> None:
         counts = outcome_counts(db, session_id)
     _overview(info, counts)
     _controls(db, session_id, info, counts)
-    if detailed:
-        _detail(db, session_id)
-        return
-    now_tab, items_tab, timeline_tab = st.tabs(["Now", "Items", "Timeline"])
-    with now_tab:
-        _now(db, session_id)
-    with items_tab:
-        _items(db, session_id)
-    with timeline_tab:
-        _timeline(db, session_id)
 
 
 def _overview(info: dict, counts: dict) -> None:
@@ -176,7 +181,11 @@ def _strip(counts: dict[str, int]) -> None:
                 unsafe_allow_html=True, width="content")
 
 
-def _now(db, session_id: str) -> None:
+@st.fragment(run_every="2s")
+def _now(db) -> None:
+    session_id = _picked()
+    if session_id is None:
+        return
     with guard(retry=False):
         counts = q.stage_counts(db, session_id)
         controls = q.controls_for_session(db, session_id, limit=8)
@@ -213,8 +222,12 @@ def _feed(session_id: str) -> None:
     st.caption(f"Feed at seq {live.last_seq}" + (f" · newest event {staleness:.1f}s ago" if staleness is not None else ""))
 
 
-def _items(db, session_id: str) -> None:
+@st.fragment(run_every="2s")
+def _items(db) -> None:
     """A row per item: its state, stage, winning model and why, cost so far."""
+    session_id = _picked()
+    if session_id is None:
+        return
     with guard(retry=False):
         items = live_items(db, session_id)
     if items.empty:
@@ -232,7 +245,11 @@ def _items(db, session_id: str) -> None:
         "why": st.column_config.TextColumn("why it won (or why it ended)", width="large")})
 
 
-def _thumbnails(db, session_id: str) -> None:
+@st.fragment(run_every="3s")
+def _thumbnails(db) -> None:
+    session_id = _picked()
+    if session_id is None:
+        return
     with guard(retry=False):
         items = live_items(db, session_id, limit=200)
     saved = items[items["image_path"].notna()].head(THUMBNAILS)
@@ -246,16 +263,20 @@ def _thumbnails(db, session_id: str) -> None:
                 st.image(str(path), caption=row.asset_id, width=110)
 
 
-def _detail(db, session_id: str) -> None:
+def _detail(db) -> None:
     """The detailed live view: thumbnails, every item, the stage strip, timeline and feed on one screen."""
-    _thumbnails(db, session_id)
-    _items(db, session_id)
-    _now(db, session_id)
+    _thumbnails(db)
+    _items(db)
+    _now(db)
     st.subheader("Timeline")
-    _timeline(db, session_id)
+    _timeline(db)
 
 
-def _timeline(db, session_id: str) -> None:
+@st.fragment(run_every="2s")
+def _timeline(db) -> None:
+    session_id = _picked()
+    if session_id is None:
+        return
     with guard(retry=False):
         frame = q.stage_timeline(db, session_id)
     if frame.empty:

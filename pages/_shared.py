@@ -32,7 +32,7 @@ __all__ = [
 
 # Keyboard shortcuts of the buttons that matter most; each page shows the ones it has.
 SHORTCUTS = {"approve": "Alt+A", "reject": "Alt+J", "pause": "Alt+P", "resume": "Alt+U"}
-INBOX_REFRESH = "2s"
+INBOX_REFRESH = "3s"
 
 # The console's lock wait: short, so a page never hangs; the guard says "busy" and retries.
 # ASSETGEN_CONSOLE_LOCK_TIMEOUT overrides it (tests use a fraction of a second).
@@ -127,8 +127,8 @@ def _inbox_badge() -> None:
     left = inbox["soonest_seconds_left"]
     colour = "red" if left is not None and left < 60 else "orange"
     st.page_link("pages/approvals.py", icon=":material/notifications_active:",
-                 label=f":{colour}-badge[{inbox['waiting']}] waiting for approval · {expiry_text(left)}",
-                 query_params={"batch": inbox["batch_id"]})
+                 label=f":{colour}-badge[{inbox['waiting']}] waiting for approval", query_params={"batch": inbox["batch_id"]})
+    st.caption(f":{colour}[Soonest {expiry_text(left)}] · {inbox['items']} items")
 
 
 def inbox_banner() -> None:

@@ -1,6 +1,6 @@
 """Approvals: a review screen for batches held at the gate, decided in one go by a named operator.
 
-The whole screen is one fragment that follows the database every second: a batch decided here
+The whole screen is one fragment that follows the database every two seconds: a batch decided here
 (or anywhere else) gives way to its outcome, and a new request shows up without a reload. Ticks,
 edits and the comment live in session state, so a refresh never drops what the operator did.
 """
@@ -164,7 +164,7 @@ def _review(review: dict) -> None:
         width="stretch", num_rows="fixed", height=min(GRID_ROW_PX * (len(ids) + 1) + 3, GRID_MAX_PX),
         disabled=[c for c in table.columns if c != "approve"],
         column_config={
-            "approve": st.column_config.CheckboxColumn("approve", width="small"),
+            "approve": st.column_config.CheckboxColumn("approve", width=70),
             "edited": st.column_config.TextColumn("", width=28, help="✎: the prompt was edited below"),
             "prompt": st.column_config.TextColumn("prompt", width="large"),
             "original": st.column_config.TextColumn("original (before your edit)", width="medium"),
@@ -229,7 +229,7 @@ def _review(review: dict) -> None:
             rerun_here()
 
 
-@st.fragment(run_every="1s")
+@st.fragment(run_every="2s")
 def review_screen() -> None:
     with guard(retry=False):
         pending = pending_approvals(db)
@@ -261,7 +261,7 @@ st.divider()
 st.subheader("Decisions")
 
 
-@st.fragment(run_every="2s")
+@st.fragment(run_every="5s")
 def decisions() -> None:
     with guard(retry=False):
         history = decision_history(db)

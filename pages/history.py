@@ -131,8 +131,10 @@ def _new_run() -> None:
                                icon=":material/savings:")
     if st.button("Queue run", type="primary", icon=":material/rocket_launch:", key="run_submit",
                  disabled=spec is None, help="Fix the fields marked above first" if spec is None else None):
-        run_action(lambda: queue_job(db, build_job_spec(**values), operator=operator()),
-                   done=lambda job_id: f"Queued job #{job_id}: `assetgen serve` picks it up")
+        job_id = run_action(lambda: queue_job(db, build_job_spec(**values), operator=operator()),
+                            done=lambda job_id: f"Queued job #{job_id}: `assetgen serve` picks it up")
+        if job_id is not None:  # beside the button too: a toast is gone in four seconds
+            st.success(st.session_state["_last_action"], icon=":material/rocket_launch:")
 
 
 @st.fragment(run_every="2s")
