@@ -35,6 +35,7 @@ from engine import queries as q  # noqa: E402
 from engine import queries_approvals as qa  # noqa: E402
 from engine import queries_archive as qh  # noqa: E402
 from engine import queries_competition as qm  # noqa: E402
+from engine import queries_console as qo  # noqa: E402
 from engine import queries_costs as qc  # noqa: E402
 from engine.feed import Feed  # noqa: E402
 from engine.store import Store  # noqa: E402
@@ -216,6 +217,11 @@ def page_queries(store: Store, lock_path: Path) -> dict[str, callable]:
         "approvals.pending_approvals": lambda: qa.pending_approvals(store),
         "approvals.approval_items": lambda: qa.approval_items(store, batch),
         "approvals.decision_history": lambda: qa.decision_history(store),
+        "approvals.approval_review": lambda: qo.approval_review(store, batch),
+        "every_page.approval_inbox": lambda: qo.approval_inbox(store),
+        "live.outcome_counts": lambda: qo.outcome_counts(store, running),
+        "live.live_items": lambda: qo.live_items(store, running),
+        "history.session_outcomes": lambda: qo.session_outcomes(store),
         "gallery.gallery_filters": lambda: qh.gallery_filters(store),
         "gallery.gallery_items": lambda: qh.gallery_items(store, asset_types=["icons"]),
         "history.session_history": lambda: qh.session_history(store),

@@ -85,6 +85,22 @@ def _keep_operator() -> None:
     st.session_state["_operator"] = st.session_state.get("operator", "")
 
 
+def _leave_folder_navigation() -> None:
+    """Make a first visit to a bookmarked page (``/enhanced``, ``/edit-master-prompt``) run app.py's navigation.
+
+    Streamlit decides per server, at the first page load, whether the app is an old-style ``pages/`` folder
+    app; when that first load is a page URL, it runs pages/<name>.py bare (plain file names in the sidebar,
+    no set_page_config, the url_paths unknown) for every later visitor too, because app.py, whose
+    st.navigation would switch it off, never runs. Seen with a bookmark to /approvals. So a page that finds
+    itself run that way switches the flag off and reruns: the rerun goes through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def render_sidebar() -> None:
     """Each page calls this first: the operator's name and the approval inbox.
 
@@ -94,6 +110,7 @@ def render_sidebar() -> None:
     seeds the widget on every run of every page. It is also bound to the ``?operator=`` query
     parameter, so a reload (a new session) keeps it without a cookie.
     """
+    _leave_folder_navigation()
     if "_operator" in st.session_state:
         st.session_state["operator"] = st.session_state["_operator"]
     with st.sidebar:

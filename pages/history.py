@@ -145,7 +145,11 @@ def _jobs() -> None:
     if jobs.empty:
         st.caption("No jobs yet.")
         return
-    st.dataframe(jobs, hide_index=True, width="stretch")
+    by_status = jobs["status"].value_counts()
+    with st.container(key="jobs_summary"):
+        st.markdown(" · ".join(f"**{n}** {status}" for status, n in by_status.items()))
+    st.dataframe(jobs, hide_index=True, width="stretch", column_config={
+        "error": st.column_config.TextColumn(width="medium"), "summary": st.column_config.TextColumn(width="large")})
     queued = list(jobs.loc[jobs["status"] == "queued", "job_id"])
     if queued:
         c = st.columns([2, 1])

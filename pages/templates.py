@@ -160,6 +160,11 @@ def _versions() -> None:
         v = by_number[n]
         return f"v{n}{' (active)' if v.active else ''} · {v.author or '?'} · {v.comment or ''}"[:90]
 
+    newest = max(current, key=lambda v: v.version)
+    active = next((v.version for v in current if v.active), None)
+    with st.container(key="tpl_versions_summary"):
+        st.markdown(f"{len(current)} versions · newest **v{newest.version}** by {newest.author or '?'} · "
+                    f"active **v{active}**")
     st.dataframe(pd.DataFrame([{"version": v.version, "active": v.active, "author": v.author, "comment": v.comment,
                                 "created_at": v.created_at, "activated_by": v.activated_by,
                                 "activated_at": v.activated_at} for v in current]), hide_index=True, width="stretch",
