@@ -33,5 +33,6 @@ PAGES = [
     st.Page("pages/events.py", title="Events", icon=":material/list_alt:"),
 ]
 
+st.session_state["_via_app"] = True  # pages/_shared: this session's pages run through the navigation below
 # Each page draws the sidebar itself (pages/_shared.render_sidebar): AppTest reruns only the page script.
 st.navigation(PAGES).run()

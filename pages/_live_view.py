@@ -85,20 +85,21 @@ def _overview(info: dict, counts: dict) -> None:
                 f"elapsed {fmt_duration(info['elapsed_s'])} · " + simulated_badge(simulated))
     budget = info.get("budget_usd")
     with st.container(horizontal=True, key="live_metrics"):
-        st.metric("Saved", f"{counts['saved']}/{total}", width=130)
+        st.metric("Saved", f"{counts['saved']}/{total}", width=100)
         not_saved = [f"{counts[o]} {o}" for o in ITEM_OUTCOMES if o != "saved" and counts[o]]
         st.metric("Finished", f"{finished}/{total}", delta=", ".join(not_saved) or None, delta_color="off",
                   delta_arrow="off", width=150)
-        st.metric("In flight", counts["in_flight"], width=110,
+        st.metric("In flight", counts["in_flight"], width=100,
                   help="Items holding a worker slot now; items at the approval gate or queued after it are not")
-        st.metric("Awaiting approval", counts["awaiting_approval"], width=150)
-        st.metric("ETA", fmt_duration(info["eta_s"]), width=110)
+        st.metric("At the gate", counts["awaiting_approval"], width=100,
+                  help="Items waiting for an approval decision")
+        st.metric("ETA", fmt_duration(info["eta_s"]), width=100)
+        # the forecast rides under the cost: a seventh metric wrapped onto a line of its own at 1400 px
+        forecast_text = f"forecast {money(forecast['projected_usd'])}" + (
+            (" · over budget" if forecast["over_budget"] else "") if budget else "")
         st.metric("Cost" + (" (simulated)" if simulated else ""), money(info.get("cost_usd")),
-                  delta=f"of {money(budget, digits=2)} budget" if budget else "no budget", delta_color="off",
-                  delta_arrow="off", width=170)
-        st.metric("Forecast" + (" (simulated)" if simulated else ""), money(forecast["projected_usd"]),
-                  delta=("over budget" if forecast["over_budget"] else "within budget") if budget else None,
-                  delta_color="inverse" if forecast["over_budget"] else "off", delta_arrow="off", width=170)
+                  delta=(f"of {money(budget, digits=2)} budget · " if budget else "no budget · ") + forecast_text,
+                  delta_color="inverse" if forecast["over_budget"] else "off", delta_arrow="off", width=230)
     fraction = finished / total if total else 0.0
     st.progress(min(max(fraction, 0.0), 1.0),
                 text=f"{finished}/{total} finished · {counts['saved']} saved"
@@ -236,8 +237,10 @@ def _items(db) -> None:
     frame = pd.DataFrame({
         "asset": items["asset_id"], "state": items["state"], "stage": items["stage"],
         "winner": [short_model(m) if isinstance(m, str) else "" for m in items["winner_model"]],
-        "why": [clip(w, 120) if isinstance(w, str) else (r if isinstance(r, str) else "")
-                for w, r in zip(items["why"], items["reason"])],
+        # an item that ended other than saved says why it ended; the others say why their prompt won
+        "why": [r if s in ITEM_OUTCOMES and s != "saved" and isinstance(r, str) else
+                (clip(w, 120) if isinstance(w, str) else "")
+                for s, w, r in zip(items["state"], items["why"], items["reason"])],
         "cost": items["cost_usd"],
     })
     st.dataframe(frame, hide_index=True, width="stretch", column_config={

@@ -96,7 +96,7 @@ def _leave_folder_navigation() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
 
-    if PagesManager.uses_pages_directory:
+    if PagesManager.uses_pages_directory and not st.session_state.get("_via_app"):
         PagesManager.uses_pages_directory = False
         st.rerun()
 

@@ -76,7 +76,7 @@ def visit(page, studio, path: str, *, operator: str = OPERATOR, title: str | Non
     if title:
         expect(page.get_by_role("heading", name=title, level=1)).to_be_visible(timeout=30_000)
     try:
-        wait_idle(page, timeout_ms=UI_TIMEOUT_MS if strict else 25_000)
+        wait_idle(page, timeout_ms=UI_TIMEOUT_MS if strict else 8_000)
     except sync_api.TimeoutError:
         if strict:
             raise
@@ -142,6 +142,7 @@ def logs_on_failure(studio, page, name: str):
 
 
 # -- 1. one decision carries the subset and the edit ------------------------------------------------
+@pytest.mark.timeout(1800)  # then 36 screenshots: nine pages, two sizes, light and dark
 def test_an_edited_prompt_and_a_subset_are_approved_in_one_decision_and_reach_the_png(studio, browser):
     job_id = queue(studio, types=["icons"], limit=ITEMS, speed="fast", latency_scale=0.05, approval_enabled=True,
                    approval_threshold=10)
