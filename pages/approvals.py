@@ -139,15 +139,16 @@ def _review(review: dict) -> None:
         ticks.setdefault(item_id, True)
     edits = _state(batch_id, "edits", {})
 
-    tools = st.columns([1, 1, 4], vertical_alignment="bottom")
-    tools[0].button("Select all", key=f"appr_all_{batch_id}", icon=":material/select_all:", width="stretch",
-                    on_click=_select, args=(batch_id, ids, ids))
-    tools[1].button("Select none", key=f"appr_none_{batch_id}", icon=":material/deselect:", width="stretch",
-                    on_click=_select, args=(batch_id, ids, []))
+    # horizontal containers wrap on a phone instead of stacking every button on a line of its own
     groups = [f"type: {t}" for t in sorted(items["asset_type"].dropna().unique())] + \
              [f"tier: {t}" for t in sorted(items["tier"].dropna().unique())]
-    tools[2].pills("Select only", groups, key=f"appr_group_{batch_id}", on_change=_select_group,
-                   args=(batch_id, items), help="Ticks exactly the items of one type or tier")
+    with st.container(horizontal=True, vertical_alignment="bottom", key="appr_tools"):
+        st.button("Select all", key=f"appr_all_{batch_id}", icon=":material/select_all:",
+                  on_click=_select, args=(batch_id, ids, ids))
+        st.button("Select none", key=f"appr_none_{batch_id}", icon=":material/deselect:",
+                  on_click=_select, args=(batch_id, ids, []))
+        st.pills("Select only", groups, key=f"appr_group_{batch_id}", on_change=_select_group,
+                 args=(batch_id, items), help="Ticks exactly the items of one type or tier")
 
     table = pd.DataFrame({
         "approve": [ticks[i] for i in ids],
@@ -190,11 +191,11 @@ def _review(review: dict) -> None:
     estimate = sum(costs[i] for i in chosen)
     remaining = review["remaining_usd"]
     edited_chosen = [i for i in chosen if i in edits]
-    m = st.columns(4)
-    m[0].metric("Selected", f"{len(chosen)} of {len(ids)}")
-    m[1].metric("Estimate of selection", money(estimate))
-    m[2].metric("Budget left", money(remaining) if remaining is not None else "no budget")
-    m[3].metric("Edited prompts", f"{len(edited_chosen)}")
+    with st.container(horizontal=True, key="appr_figures"):
+        st.metric("Selected", f"{len(chosen)} of {len(ids)}", width=160)
+        st.metric("Estimate of selection", money(estimate), width=180)
+        st.metric("Budget left", money(remaining) if remaining is not None else "no budget", width=160)
+        st.metric("Edited prompts", f"{len(edited_chosen)}", width=130)
     raise_to = None
     if remaining is not None and estimate > remaining + 1e-9:
         needed = review["committed_usd"] + estimate
