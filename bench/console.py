@@ -35,15 +35,15 @@ from engine.read import sessions as q  # noqa: E402
 from engine.read import approvals as qa  # noqa: E402
 from engine.read import archive as qh  # noqa: E402
 from engine.read import competition as qm  # noqa: E402
+from engine.read import console as qo  # noqa: E402
 from engine.read import costs as qc  # noqa: E402
 from engine.live.feed import Feed  # noqa: E402
 from engine.store.database import Store  # noqa: E402
 from _util import REPO, percentile  # noqa: E402
-from engine.vocabulary import STAGES as VOCABULARY_STAGES
 
 SESSIONS, ITEMS_PER_SESSION, EVENTS_PER_ITEM = 100, 100, 100
 MODELS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "google/gemini-2.5-flash")
-STAGES = tuple(s for s in VOCABULARY_STAGES if s != "approval")  # ungated sessions skip it
+STAGES = ("discovery", "prompt", "model", "image", "save")
 TYPES = ("item_started", *["pipeline_stage_update"] * 5, "prompt_template_start", "prompt_tier_selected",
          "adding_emotional_layer", "template_building", "style_elements_applied", "luxury_indicators_applied",
          "prompt_template_complete", "model_competition_start", "openrouter_api_call", "api_call_finished",
@@ -217,6 +217,11 @@ def page_queries(store: Store, lock_path: Path) -> dict[str, callable]:
         "approvals.pending_approvals": lambda: qa.pending_approvals(store),
         "approvals.approval_items": lambda: qa.approval_items(store, batch),
         "approvals.decision_history": lambda: qa.decision_history(store),
+        "approvals.approval_review": lambda: qo.approval_review(store, batch),
+        "every_page.approval_inbox": lambda: qo.approval_inbox(store),
+        "live.outcome_counts": lambda: qo.outcome_counts(store, running),
+        "live.live_items": lambda: qo.live_items(store, running),
+        "history.session_outcomes": lambda: qo.session_outcomes(store),
         "gallery.gallery_filters": lambda: qh.gallery_filters(store),
         "gallery.gallery_items": lambda: qh.gallery_items(store, asset_types=["icons"]),
         "history.session_history": lambda: qh.session_history(store),

@@ -3,7 +3,7 @@
 The console, the CLI and websockets clients go through engine/commands.py, which raises
 CommandError; a row INSERTed by SQL directly is refused by the engine's tick handler
 (controls, decisions, jobs) with the same message. docs/operations.md (Limits) lists them.
-Every event must also fit one websockets frame: engine/event_bounds.py cuts what still
+Every event must also fit one websockets frame: engine/live/event_bounds.py cuts what still
 would not (a long brief, a huge catalog's item list).
 """
 from __future__ import annotations

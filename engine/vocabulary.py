@@ -58,7 +58,7 @@ DEFAULT_COMPETITORS = ("anthropic/claude-sonnet-4.5", "openai/gpt-5-mini", "goog
 DEFAULT_IMAGE_MODEL = "google/gemini-2.5-flash-image"
 
 # -- what operators may ask -------------------------------------------------------------------------
-CONTROL_COMMANDS = ("pause", "resume", "skip", "abort", "speed")
+CONTROL_COMMANDS = ("pause", "resume", "skip", "abort", "speed", "budget")
 OPERATOR_CONTROLS = ("pause", "resume", "skip", "abort")  # the ones that take no argument
 DECISION_ACTIONS = ("approve_batch", "reject_batch", "modify_batch", "approve_items")
 

@@ -17,16 +17,22 @@ import pandas as pd
 import streamlit as st
 
 from engine.intents.requests import CommandError
+from engine.limits import MAX_COMMENT_CHARS as COMMENT_MAX_CHARS, MAX_NAME_CHARS as OPERATOR_MAX_CHARS
 from engine.config import Settings, load_settings
 from engine.live.feed import Feed, Store, StoreBusy
 from engine.live.progress import format_duration
 from engine.read.sessions import engine_status
+from engine.read.console import approval_inbox
 
 __all__ = [
     "STAGE_COLORS", "TOTAL_SERIES", "settings", "store", "feed", "operator", "render_sidebar", "guard", "run_action",
     "engine_banner", "model_color", "color_scale", "money", "simulated_badge", "fmt_duration", "short_model",
-    "clip",
+    "clip", "OPERATOR_MAX_CHARS", "COMMENT_MAX_CHARS", "SHORTCUTS", "expiry_text", "inbox_banner", "rerun_here",
 ]
+
+# Keyboard shortcuts of the buttons that matter most; each page shows the ones it has.
+SHORTCUTS = {"approve": "Alt+A", "reject": "Alt+J", "pause": "Alt+P", "resume": "Alt+U"}
+INBOX_REFRESH = "3s"
 
 # The console's lock wait: short, so a page never hangs; the guard says "busy" and retries.
 # ASSETGEN_CONSOLE_LOCK_TIMEOUT overrides it (tests use a fraction of a second).
@@ -79,23 +85,81 @@ def _keep_operator() -> None:
     st.session_state["_operator"] = st.session_state.get("operator", "")
 
 
+def _leave_folder_navigation() -> None:
+    """Make a first visit to a bookmarked page (``/enhanced``, ``/edit-master-prompt``) run app.py's navigation.
+
+    Streamlit decides per server, at the first page load, whether the app is an old-style ``pages/`` folder
+    app; when that first load is a page URL, it runs pages/<name>.py bare (plain file names in the sidebar,
+    no set_page_config, the url_paths unknown) for every later visitor too, because app.py, whose
+    st.navigation would switch it off, never runs. Seen with a bookmark to /approvals. So a page that finds
+    itself run that way switches the flag off and reruns: the rerun goes through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
+
+    if PagesManager.uses_pages_directory and not st.session_state.get("_via_app"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def render_sidebar() -> None:
-    """Each page calls this first.
+    """Each page calls this first: the operator's name and the approval inbox.
 
     Streamlit scopes a widget to the page that draws it and drops its value when another page runs
     (seen in a real browser: the name vanished on the second page switch). So the name lives in a
     plain session key, copied there by on_change (callbacks run before the script), and that key
-    seeds the widget on every run of every page.
+    seeds the widget on every run of every page. It is also bound to the ``?operator=`` query
+    parameter, so a reload (a new session) keeps it without a cookie.
     """
+    _leave_folder_navigation()
     if "_operator" in st.session_state:
         st.session_state["operator"] = st.session_state["_operator"]
     with st.sidebar:
         st.text_input("Operator", key="operator", placeholder="your name", on_change=_keep_operator,
+                      max_chars=OPERATOR_MAX_CHARS, bind="query-params",
                       help="Recorded on every control, decision, job and template version you write.")
         if not operator():
             st.caption(":orange[Enter your name to steer sessions and approve batches.]")
+        _inbox_badge()
         cfg = settings()
         st.caption(f"Database `{cfg.db_path}`")
+
+
+def expiry_text(seconds_left: float | None) -> str:
+    if seconds_left is None or pd.isna(seconds_left):
+        return "no expiry"
+    return f"expires in {fmt_duration(seconds_left)}" if seconds_left > 0 else f"expired {fmt_duration(-seconds_left)} ago"
+
+
+@st.fragment(run_every=INBOX_REFRESH)
+def _inbox_badge() -> None:
+    """The approval inbox on every page: how many requests wait, and the soonest expiry (auto-approve runs then)."""
+    try:
+        inbox = approval_inbox(store())
+    except StoreBusy:  # never stop the page for the badge: its own timer tries again
+        st.caption(":material/hourglass_top: Approval inbox: database busy")
+        return
+    if not inbox["waiting"]:
+        st.caption(":material/inbox: No approvals waiting")
+        return
+    left = inbox["soonest_seconds_left"]
+    colour = "red" if left is not None and left < 60 else "orange"
+    st.page_link("pages/approvals.py", icon=":material/notifications_active:",
+                 label=f":{colour}-badge[{inbox['waiting']}] waiting for approval", query_params={"batch": inbox["batch_id"]})
+    st.caption(f":{colour}[Soonest {expiry_text(left)}] · {inbox['items']} items")
+
+
+def inbox_banner() -> None:
+    """A banner that names the soonest batch waiting for approval and links to it (drawn inside a fragment)."""
+    inbox = approval_inbox(store())
+    if not inbox["waiting"]:
+        return
+    text = (f"**{inbox['waiting']} approval request(s) waiting** ({inbox['items']} items) · batch "
+            f"`{inbox['batch_id']}` of `{inbox['session_id']}` {expiry_text(inbox['soonest_seconds_left'])}")
+    with st.container(border=True, key="inbox_banner"):
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.markdown(f":material/notifications_active: {text}")
+        right.page_link("pages/approvals.py", label="Review", icon=":material/fact_check:",
+                        query_params={"batch": inbox["batch_id"]})
 
 
 @contextlib.contextmanager
@@ -134,6 +198,17 @@ def run_action(action: Callable[[], Any], *, done: Callable[[Any], str]) -> Any:
     st.session_state["_last_action"] = message
     st.toast(message, icon=":material/check_circle:")
     return result
+
+
+def rerun_here() -> None:
+    """Rerun the fragment that drew the clicked button, or the whole page when this run is a full one
+    (a fragment's own widgets rerun only it; a page load or AppTest runs everything)."""
+    from streamlit.errors import StreamlitInvalidLayoutContextError  # noqa: PLC0415
+
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitInvalidLayoutContextError:
+        st.rerun()
 
 
 def engine_banner(db: Store) -> dict:

@@ -13,17 +13,19 @@ import pandas as pd
 import streamlit as st
 
 from engine.intents.console import activate_template_version, ensure_templates, save_template
-from pages._shared import guard, operator, render_sidebar, run_action, store
+from pages._shared import COMMENT_MAX_CHARS, guard, rerun_here, operator, render_sidebar, run_action, store
 
 SECTION_KEYS = ("tpl_master", "tpl_tiers", "tpl_layers", "tpl_luxury", "tpl_style")
 
 render_sidebar()
 db = store()
 st.title("Templates")
+if "_tpl_done" in st.session_state:
+    st.success(st.session_state.pop("_tpl_done"), icon=":material/check_circle:")
 
 from engine.read.templates import (  # noqa: E402 (after the page header: errors show in the page)
-    CatalogError, TemplateError, TemplateVersion, build_brief, diff_template_versions, list_template_versions,
-    load_catalog, validate_template,
+    CatalogError, TemplateError, TemplateVersion, build_brief, diff_template_versions, load_catalog,
+    list_template_versions, validate_template,
 )
 
 with guard():
@@ -77,7 +79,7 @@ def _rebuild(base: dict, master: str, tiers: pd.DataFrame, layers: pd.DataFrame,
     return validate_template(body)
 
 
-edit_tab, versions_tab, diff_tab = st.tabs(["Edit & preview", "Versions", "Diff"])
+edit_tab, versions_tab = st.tabs(["Edit & preview", "Versions & diff"])
 
 with edit_tab:
     base_number = st.selectbox("Start from", numbers, index=numbers.index(active_version), format_func=_label,
@@ -127,7 +129,8 @@ with edit_tab:
                 st.code(brief.text, language=None, wrap_lines=True)
                 st.markdown("Required elements: " + ", ".join(f"`{e}`" for e in brief.required_elements))
         st.divider()
-        comment = st.text_input("Comment", key="tpl_comment", placeholder="what this version changes")
+        comment = st.text_input("Comment", key="tpl_comment", placeholder="what this version changes",
+                                max_chars=COMMENT_MAX_CHARS)
         activate = st.checkbox("Activate now", key="tpl_activate_now")
         changed = body is not None and body != base
         if st.button("Save as new version", key="tpl_save", type="primary", icon=":material/save:",
@@ -135,26 +138,53 @@ with edit_tab:
             if not changed:
                 st.warning(f"Nothing changed from v{base_number}.")
             else:
-                run_action(lambda: save_template(db, body, operator=operator(), comment=comment, activate=activate),
-                           done=lambda v: f"Saved template v{v}" + (" and activated it" if activate else ""))
+                saved = run_action(lambda: save_template(db, body, operator=operator(), comment=comment,
+                                                         activate=activate),
+                                   done=lambda v: f"Saved template v{v}" + (" and activated it" if activate else ""))
+                if saved is not None:  # the pickers, Versions and Diff read the list above: show the new version now
+                    st.session_state["_tpl_done"] = st.session_state["_last_action"]
+                    st.rerun()
 
-with versions_tab:
+
+
+@st.fragment(run_every="3s")
+def _versions() -> None:
+    """Versions follow the database: one saved or activated elsewhere shows up within seconds."""
+    with guard(retry=False):
+        current = list_template_versions(db)
+    numbers_now = [v.version for v in current]
+    by_number = {v.version: v for v in current}
+
+    def label(n: int) -> str:
+        v = by_number[n]
+        return f"v{n}{' (active)' if v.active else ''} · {v.author or '?'} · {v.comment or ''}"[:90]
+
+    newest = max(current, key=lambda v: v.version)
+    active = next((v.version for v in current if v.active), None)
+    with st.container(key="tpl_versions_summary"):
+        st.markdown(f"{len(current)} versions · newest **v{newest.version}** by {newest.author or '?'} · "
+                    f"active **v{active}**")
     st.dataframe(pd.DataFrame([{"version": v.version, "active": v.active, "author": v.author, "comment": v.comment,
                                 "created_at": v.created_at, "activated_by": v.activated_by,
-                                "activated_at": v.activated_at} for v in versions]), hide_index=True, width="stretch")
+                                "activated_at": v.activated_at} for v in current]), hide_index=True, width="stretch",
+                 column_config={"comment": st.column_config.TextColumn(width="medium")})
     c = st.columns([2, 1])
-    pick = c[0].selectbox("Version", numbers, format_func=_label, key="tpl_activate_pick")
+    pick = c[0].selectbox("Version", numbers_now, format_func=label, key="tpl_activate_pick")
     if c[1].button("Activate", key="tpl_activate", icon=":material/published_with_changes:",
-                   disabled=by_version[pick].active):
+                   disabled=by_number[pick].active):
         run_action(lambda: activate_template_version(db, int(pick), operator=operator()),
                    done=lambda v: f"Template v{v} is active: sessions use it from their next item")
-
-with diff_tab:
+        rerun_here()
+    st.subheader("Diff")
     c = st.columns(2)
-    a = c[0].selectbox("From", numbers, index=min(1, len(numbers) - 1), format_func=_label, key="tpl_diff_a")
-    b = c[1].selectbox("To", numbers, index=0, format_func=_label, key="tpl_diff_b")
-    diff = diff_template_versions(by_version[a], by_version[b])
+    a = c[0].selectbox("From", numbers_now, index=min(1, len(numbers_now) - 1), format_func=label, key="tpl_diff_a")
+    b = c[1].selectbox("To", numbers_now, index=0, format_func=label, key="tpl_diff_b")
+    diff = diff_template_versions(by_number[a], by_number[b])
     if diff:
         st.code(diff, language="diff")
     else:
         st.caption("No difference.")
+
+
+with versions_tab:
+    _versions()

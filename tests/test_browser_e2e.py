@@ -28,7 +28,7 @@ expect = sync_api.expect
 
 OPERATOR = "Dana Browser"
 ITEMS = 12
-PAGES = ("Live", "Competition", "Costs", "Approvals", "Templates", "Gallery", "History", "Events")
+PAGES = ("Live", "Live in detail", "Competition", "Costs", "Approvals", "Templates", "Gallery", "History", "Events")
 SECOND_TABS = {"Live": "Timeline", "Competition": "Leaderboard"}  # charts a first look would miss
 UI_TIMEOUT_MS = 15_000
 
@@ -106,26 +106,37 @@ def sign_in(page, studio) -> None:
     wait_idle(page)
 
 
+def button(page, key: str):
+    """The button of a keyed Streamlit widget. A fragment rerun can leave a stale copy in the DOM for a moment,
+    so take the first visible one."""
+    return page.locator(f".st-key-{key} button >> visible=true").first
+
+
+def fill_number(page, key: str, value) -> None:
+    """Type into a number input and commit it (Enter), then wait for the rerun it causes."""
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+    wait_idle(page)
+
+
 def queue_run(page) -> None:
     open_page(page, "History")
     page.get_by_role("tab", name="New run").click()
-    form = page.get_by_test_id("stForm")
     types = page.locator(".st-key-run_types")
     types.locator("input").click()
     page.get_by_role("option", name="icons", exact=True).click()
     page.keyboard.press("Escape")
-    page.locator(".st-key-run_limit input").fill(str(ITEMS))
-    page.locator(".st-key-run_test label").click()  # test mode is on by default: it would make 3 items
-    speed = page.locator(".st-key-run_speed input[type='range']")
-    speed.focus()
-    speed.press("End")
-    expect(speed).to_have_attribute("aria-valuetext", "fast")
-    page.locator(".st-key-run_latency_scale input").fill("0.05")
-    page.locator(".st-key-run_approval label").click()
-    page.locator(".st-key-run_approval_threshold input").fill("10")
-    expect(form.locator(".st-key-run_test input")).not_to_be_checked()
-    expect(form.locator(".st-key-run_approval input")).to_be_checked()
-    page.locator(".st-key-run_submit button").click()
+    fill_number(page, "run_limit", ITEMS)
+    page.locator(".st-key-run_speed button", has_text="fast").click()
+    wait_idle(page)
+    fill_number(page, "run_latency_scale", 0.05)
+    fill_number(page, "run_approval_threshold", 10)
+    # the CLI's defaults (engine/spec.py RunSpec): test mode off, the approval gate on
+    expect(page.locator(".st-key-run_test input")).not_to_be_checked()
+    expect(page.locator(".st-key-run_approval input")).to_be_checked()
+    expect(page.get_by_text(re.compile(rf"Forecast: \$[\d.,]+ expected for {ITEMS} assets"))).to_be_visible()
+    button(page, "run_submit").click()
     wait_idle(page)
     no_exceptions(page)
     expect(page.get_by_text(re.compile(r"Queued job #\d+"))).to_be_visible()
@@ -138,22 +149,21 @@ def approve_pending_batch(page) -> str:
     request = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^Batch \S+ · session"))
     expect(request).to_have_count(1, timeout=45_000)
     batch_id = request.locator("code").first.inner_text()
-    open_page(page, "Approvals")
-    approve = page.locator(".st-key-appr_approve button")
+    approve = button(page, "appr_approve")
     expect(approve).to_be_visible()
     expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
     no_exceptions(page)
     screenshot(page, "approvals")
     approve.click()
     wait_idle(page)
-    expect(page.get_by_text(re.compile(r"Approved the batch \(decision #\d+\)"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Decision #\d+ · approve_batch"))).to_be_visible()
     return batch_id
 
 
 def wait_completed_on_live(page) -> None:
     """The live panel (a fragment redrawn every second) reaches 12/12 with the session marked completed."""
     open_page(page, "Live")
-    items = page.get_by_test_id("stMetric").filter(has_text="Items").get_by_test_id("stMetricValue")
+    items = page.get_by_test_id("stMetric").filter(has_text="Saved").get_by_test_id("stMetricValue")
     expect(items).to_have_text(f"{ITEMS}/{ITEMS}", timeout=60_000)
     status = page.get_by_test_id("stMarkdownContainer").filter(has_text="· provider").locator("code").first
     expect(status).to_have_text("completed")

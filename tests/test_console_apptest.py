@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.store.database import Store
 
-from console_fixtures import AWAITING, FINISHED, RUNNING, build_sample_db
+from console_fixtures import FINISHED, RUNNING, build_sample_db
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 PAGES = ("live", "competition", "costs", "approvals", "templates", "gallery", "history", "events")
@@ -104,11 +104,11 @@ def test_live_opens_on_the_running_session_with_its_figures(open_page):
     at = open_page("live")
     assert at.selectbox(key="live_session").value == RUNNING
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Items"] == "1/3" and metrics["In flight"] == "1"
+    assert metrics["Saved"] == "1/3" and metrics["Finished"] == "1/3" and metrics["In flight"] == "1"
     assert metrics["Cost"].startswith("$")  # a real provider: no SIMULATED label
     at.selectbox(key="live_session").select(FINISHED).run()
-    labels = [m.label for m in at.metric]
-    assert "Cost (simulated)" in labels and "Forecast (simulated)" in labels
+    cost = next(m for m in at.metric if m.label == "Cost (simulated)")
+    assert "forecast $" in cost.proto.delta
     assert any("SIMULATED" in m.value for m in at.markdown)
 
 
@@ -120,11 +120,14 @@ def test_competition_shows_every_proposal_of_the_picked_item(open_page):
     assert any("won" in s.value for s in at.success)
 
 
-def test_approvals_lists_pending_batches_with_the_threshold_warning(open_page):
+def test_approvals_lists_pending_batches_with_the_threshold_warning(open_page, sample):
     at = open_page("approvals")
-    text = " ".join(m.value for m in at.markdown)
-    assert "b-awaiting-1" in text and "b-threshold-1" in text and "expires in" in text
+    assert set(at.selectbox(key="appr_batch").options) >= {
+        f"{sample.batch_id} · 2 items", f"{sample.threshold_batch_id} · 0 items · cost threshold"}
+    at.selectbox(key="appr_batch").select(sample.threshold_batch_id).run()
     assert any("threshold" in w.value for w in at.warning)
+    at.selectbox(key="appr_batch").select(sample.batch_id).run()
+    assert "expires in" in " ".join(m.value for m in at.markdown)
     assert len(at.data_editor[0].value) == 2
 
 
@@ -148,8 +151,7 @@ def test_events_filters_by_type_and_offers_both_downloads(open_page):
 def test_live_buttons_write_control_rows_signed_by_the_operator(open_page, sample):
     at = open_page("live", operator="live-op")
     _clicked(at, "ctl_pause")
-    at.segmented_control(key="ctl_speed").set_value("fast").run()
-    _clicked(at, "ctl_speed_apply")
+    at.segmented_control(key="ctl_speed").set_value("fast").run()  # one click: no separate "set" button
     rows = _rows(sample, "SELECT session_id, command, arg, source FROM controls WHERE requested_by = 'live-op' "
                          "ORDER BY control_id")
     assert rows == [(RUNNING, "pause", None, "console"), (RUNNING, "speed", "fast", "console")]
@@ -178,48 +180,13 @@ def test_live_refuses_to_write_without_an_operator_name(open_page, sample):
     assert _rows(sample, "SELECT count(*) FROM controls")[0][0] == before
 
 
-def test_approve_with_every_row_ticked_writes_an_approve_batch_decision(open_page, sample):
-    at = open_page("approvals", operator="appr-all")
-    at.text_input(key="appr_comment").input("ship it").run()
-    _clicked(at, "appr_approve")
-    rows = _rows(sample, "SELECT batch_id, action, comment FROM decisions WHERE decided_by = 'appr-all'")
-    assert rows == [(sample.batch_id, "approve_batch", "ship it")]
-
-
-def test_approve_sends_only_the_ticked_items(open_page, sample):
-    at = open_page("approvals", operator="appr-some")
-    at.session_state[f"appr_editor_{sample.batch_id}"] = {
-        "edited_rows": {1: {"approve": False}}, "added_rows": [], "deleted_rows": []}
-    at.run()
-    _clicked(at, "appr_approve")
-    rows = _rows(sample, "SELECT action, item_ids FROM decisions WHERE decided_by = 'appr-some'")
-    assert rows == [("approve_items", json.dumps([f"{AWAITING}:banner-legacy"]))]
-
-
-def test_an_edit_and_a_subset_go_in_one_decision(open_page, sample):
-    at = open_page("approvals", operator="appr-edit")
-    at.session_state[f"appr_editor_{sample.batch_id}"] = {
-        "edited_rows": {0: {"prompt": "a brass key on ivory linen"}, 1: {"approve": False}},
-        "added_rows": [], "deleted_rows": []}
-    at.run()
-    _clicked(at, "appr_approve")
-    rows = _rows(sample, "SELECT action, item_ids, modifications FROM decisions WHERE decided_by = 'appr-edit'")
-    assert rows == [("approve_items", json.dumps([f"{AWAITING}:banner-legacy"]),
-                     json.dumps({f"{AWAITING}:banner-legacy": "a brass key on ivory linen"}))]
-
-
-def test_reject_writes_a_reject_batch_decision(open_page, sample):
-    at = open_page("approvals", operator="appr-no")
-    _clicked(at, "appr_reject")
-    assert _rows(sample, "SELECT action FROM decisions WHERE decided_by = 'appr-no'") == [("reject_batch",)]
-
-
 def test_new_run_form_queues_a_job_with_the_full_spec(open_page, sample):
     at = open_page("history", operator="run-op")
     at.selectbox(key="run_provider").select("standin").run()
     at.number_input(key="run_budget").set_value(2.5)
     at.toggle(key="run_approval").set_value(True)
-    at.select_slider(key="run_speed").set_value("fast")
+    at.segmented_control(key="run_speed").set_value("fast")
+    at.toggle(key="run_test").set_value(True)
     at.button(key="run_submit").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     rows = _rows(sample, "SELECT spec FROM jobs WHERE requested_by = 'run-op'")

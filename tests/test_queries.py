@@ -114,7 +114,7 @@ def test_controls_for_session_say_whether_the_engine_applied_them(sample):
 
 
 def test_engine_status_needs_a_live_lock_holder_or_a_recent_session(sample, tmp_path):
-    from engine.engine_lock import release_lock, take_lock
+    from engine.store.engine_lock import release_lock, take_lock
 
     ids, store = sample
     lock = tmp_path / "engine.lock"

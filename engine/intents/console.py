@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from engine.intents.requests import CommandError, cancel_job, request_control, request_decision, submit_job
+from engine.limits import MAX_COMMENT_CHARS, MAX_NAME_CHARS
 from engine.store.database import Store
-from engine.session.spec import RunSpec, SpecError, run_option
+from engine.session.spec import RUN_OPTIONS, RunSpec, SpecError, run_option
 from engine.vocabulary import JOB_OPEN, SESSION_RESUMABLE_NOT, sql_list
 
 __all__ = [
-    "require_operator", "send_control", "decide", "approve_reviewed", "prompt_changes",
-    "build_job_spec", "run_option", "queue_job", "cancel_queued_job", "ensure_templates", "can_continue", "queue_resume", "save_template", "activate_template_version",
+    "require_operator", "clean_comment", "send_control", "decide", "approve_reviewed", "prompt_changes",
+    "build_job_spec", "job_form_problems", "estimate_job", "run_option", "queue_job", "cancel_queued_job",
+    "ensure_templates", "can_continue", "queue_resume", "save_template", "activate_template_version",
 ]
 
 
@@ -23,7 +25,19 @@ def require_operator(operator: str | None) -> str:
     name = (operator or "").strip()
     if not name:
         raise CommandError("Enter your operator name in the sidebar first: every row the console writes records who asked.")
+    if len(name) > MAX_NAME_CHARS:
+        raise CommandError(f"The operator name has {len(name)} characters; keep it to {MAX_NAME_CHARS} "
+                           "(a name, not a note).")
     return name
+
+
+def clean_comment(comment: str | None) -> str | None:
+    """A comment stripped, None when empty; refused past MAX_COMMENT_CHARS with what to do instead."""
+    text = (comment or "").strip()
+    if len(text) > MAX_COMMENT_CHARS:
+        raise CommandError(f"The comment has {len(text)} characters; keep it to {MAX_COMMENT_CHARS} "
+                           "(link to a longer note instead).")
+    return text or None
 
 
 def send_control(store: Store, command: str, *, operator: str, session_id: str | None,
@@ -36,31 +50,38 @@ def send_control(store: Store, command: str, *, operator: str, session_id: str |
 def decide(store: Store, action: str, *, operator: str, batch_id: str, item_ids: Sequence[str] | None = None,
            modifications: dict[str, str] | None = None, comment: str | None = None) -> int:
     return request_decision(store, action, batch_id=batch_id, item_ids=list(item_ids) if item_ids is not None else None,
-                            modifications=modifications, comment=(comment or "").strip() or None,
+                            modifications=modifications, comment=clean_comment(comment),
                             decided_by=require_operator(operator))
 
 
 def approve_reviewed(store: Store, *, operator: str, batch_id: str, approved: dict[str, bool],
                      original: dict[str, str | None], edited: dict[str, str | None],
-                     comment: str | None = None) -> int:
+                     comment: str | None = None, session_id: str | None = None,
+                     budget_usd: float | None = None) -> int:
     """One decision for the reviewed grid: the ticked items *and* their edited prompts, together.
 
     Every ticked, unedited batch → approve_batch; every item ticked with edits → modify_batch; a subset
     → approve_items carrying the edits of the ticked items (edits of unticked rows are dropped: those
     items end rejected). An edit and a chosen subset never need two decisions, so neither is lost.
+    With ``budget_usd`` the session's budget is raised in the same transaction (a ``budget`` control
+    row, applied on the engine's tick before the decision), so an approval above what is left does not
+    end in a budget pause.
     """
     chosen = [item_id for item_id, tick in approved.items() if tick]
     if not chosen:
         raise CommandError("Tick the approve box of at least one item, or use Reject.")
+    if budget_usd is not None and not session_id:
+        raise CommandError("Raising the budget needs the batch's session.")
     changes = prompt_changes(original, edited, only=chosen)
     if len(chosen) == len(approved):
-        if not changes:
-            return decide(store, "approve_batch", operator=operator, batch_id=batch_id, item_ids=chosen,
-                          comment=comment)
-        return decide(store, "modify_batch", operator=operator, batch_id=batch_id, item_ids=chosen,
-                      modifications=changes, comment=comment)
-    return decide(store, "approve_items", operator=operator, batch_id=batch_id, item_ids=chosen,
-                  modifications=changes or None, comment=comment)
+        action = "modify_batch" if changes else "approve_batch"
+    else:
+        action = "approve_items"
+    with store.write():  # both rows or neither
+        if budget_usd is not None:
+            send_control(store, "budget", operator=operator, session_id=session_id, arg=f"{budget_usd:.2f}")
+        return decide(store, action, operator=operator, batch_id=batch_id, item_ids=chosen,
+                      modifications=changes or None, comment=comment)
 
 
 def prompt_changes(original: dict[str, str | None], edited: dict[str, str | None],
@@ -91,6 +112,36 @@ def build_job_spec(**form: Any) -> dict[str, Any]:
 def cancel_queued_job(store: Store, job_id: int, *, operator: str) -> bool:
     """Cancel a queued job, recording the operator; False when the daemon already took it."""
     return cancel_job(store, job_id, cancelled_by=require_operator(operator))
+
+
+def job_form_problems(**form: Any) -> dict[str, str]:
+    """What is wrong with the New run form, by field (empty when it can be queued), each in the run spec's own
+    words: the same limits and messages the CLI's flags give."""
+    problems: dict[str, str] = {}
+    for option in RUN_OPTIONS:
+        value = form.get(option.name)
+        if value in (None, "", [], ()):
+            continue
+        try:
+            option.check(option.coerce(value))
+        except SpecError as exc:
+            problems[option.name] = str(exc)
+    if "faults" not in problems and (form.get("faults") or "").strip():
+        try:
+            RunSpec(faults=form["faults"]).validate()
+        except SpecError as exc:
+            problems["faults"] = str(exc)
+    return problems
+
+
+def estimate_job(spec: dict[str, Any]):
+    """The forecast of a job spec (engine/session/estimate.py: prices from the dated snapshot, nothing called)."""
+    from engine.session.estimate import estimate_run  # noqa: PLC0415 (loads the catalog and the price book)
+
+    try:
+        return estimate_run(RunSpec.from_dict(spec))
+    except (SpecError, ValueError, OSError) as exc:
+        raise CommandError(f"No estimate: {exc}") from None
 
 
 def queue_job(store: Store, spec: dict[str, Any], *, operator: str) -> int:
@@ -131,10 +182,11 @@ def save_template(store: Store, body: dict, *, operator: str, comment: str | Non
     from engine.templates.brief import TemplateError, save_template_version  # noqa: PLC0415 (only the Templates page needs it)
 
     author = require_operator(operator)
-    if not (comment or "").strip():
+    text = clean_comment(comment)
+    if not text:
         raise CommandError("Say in a comment what this version changes.")
     try:
-        return save_template_version(store, body, author=author, comment=comment.strip(), activate=activate)
+        return save_template_version(store, body, author=author, comment=text, activate=activate)
     except TemplateError as exc:
         raise CommandError(str(exc)) from None
 

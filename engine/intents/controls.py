@@ -14,6 +14,7 @@ from engine import events as ev
 from engine.intents.handler import IntentHost, RowHandler
 from engine.vocabulary import CONTROL_COMMANDS, SESSION_ACTIVE, SPEED_CONCURRENCY, SPEEDS
 from engine.limits import row_problem
+from engine.intents.requests import budget_amount
 
 if TYPE_CHECKING:
     from engine.session.run import SessionRun
@@ -117,7 +118,27 @@ def _apply_one(run: "SessionRun", row: dict) -> str:
 
         asyncio.get_running_loop().create_task(run.limiter.set_limit(limit))
         return flag(previous, arg, f"speed {arg}: up to {limit} items in flight for work started from now")
+    if command == "budget":
+        return _set_budget(run, arg, flag, meta)
     return flag(None, None, f"refused: unknown command {command!r}")
+
+
+def _set_budget(run: "SessionRun", arg: str | None, flag, meta: dict) -> str:
+    """A new budget for a running session (the console raises it with an approval); a budget pause ends
+    when the new budget leaves room."""
+    amount = budget_amount(arg)
+    previous = run.budget.limit_usd
+    was = None if previous is None else f"{previous:g}"
+    if amount is None:
+        return flag(was, was, f"refused: budget needs a positive amount in USD, got {arg!r}")
+    run.budget.limit_usd = amount
+    result = f"budget ${amount:.2f}" + (f" (was ${previous:g})" if previous is not None else "")
+    flag(was, f"{amount:g}", result)
+    if run.paused and run.pause_reason == "budget" and not run.budget.would_exceed(0.0):
+        run.release(source=meta["source"], reason="budget", control_id=meta["control_id"],
+                    requested_by=meta["requested_by"], result=f"resumed: {result}")
+        result += "; resumed"
+    return result
 
 
 def _budget_arg(arg: str | None) -> float | None:

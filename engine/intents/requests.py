@@ -8,6 +8,7 @@ session or item state.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from engine.store.database import Store
@@ -16,7 +17,7 @@ from engine.limits import row_problem
 
 __all__ = [
     "CommandError",
-    "request_control", "request_decision", "submit_job", "cancel_job",
+    "request_control", "request_decision", "submit_job", "cancel_job", "budget_amount",
 ]
 
 
@@ -41,6 +42,8 @@ def request_control(
     if command == "speed" and arg not in SPEEDS:
         raise CommandError(f"speed needs one of {', '.join(SPEEDS)}, got {arg!r}")
     _check_limits(session_id=session_id, item_id=item_id, arg=arg, requested_by=requested_by, source=source)
+    if command == "budget" and budget_amount(arg) is None:
+        raise CommandError(f"budget needs a positive amount in USD, e.g. '12.50', got {arg!r}")
     rows = store.execute(
         "INSERT INTO controls (session_id, command, arg, item_id, requested_by, source) "
         "VALUES (?, ?, ?, ?, ?, ?) RETURNING control_id",
@@ -76,6 +79,15 @@ def request_decision(
         [batch_id, action, _json(item_ids), _json(modifications), comment, decided_by],
     )
     return int(rows[0][0])
+
+
+def budget_amount(arg: str | None) -> float | None:
+    """The USD amount of a ``budget`` control's arg, or None when it is not a positive number."""
+    try:
+        value = float(arg or "")
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def submit_job(store: Store, spec: dict[str, Any], *, requested_by: str | None = None) -> int:

@@ -165,6 +165,8 @@ class Projector:
     def _on_control_flag_change(self, r: Record, p: dict) -> None:
         if r.session_id and p["command"] == "speed" and p.get("new"):
             self._session(r, speed=p["new"])
+        if r.session_id and p["command"] == "budget" and p.get("new"):
+            self._session(r, budget_usd=float(p["new"]))
 
     def _on_progress_update(self, r: Record, p: dict) -> None:
         self._session(r, items_done=p["done"], items_total=p["total"])

@@ -50,7 +50,7 @@ def parse_json(value: Any) -> Any:
 
 
 def run_readonly_sql(store: Store, query: str, *, allowed_dir: Path | None = None) -> pd.DataFrame:
-    """Run a user's query that can change nothing and read no file outside ``allowed_dir`` (engine/readonly_sql.py).
+    """Run a user's query that can change nothing and read no file outside ``allowed_dir`` (engine/read/sql.py).
 
     Raises ReadOnlyViolation for a statement that is not a SELECT or EXPLAIN.
     """

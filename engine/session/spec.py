@@ -184,9 +184,9 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("speed", "speed", "--speed", str, "slow: 1 item in flight with pauses to follow along; normal: 4; "
               "fast: 16.", "Speed", choices=tuple(SPEED_CONCURRENCY)),
     RunOption("concurrency", "concurrency", "--concurrency", int, "Items in flight (overrides --speed's number).",
-              "Concurrency", minimum=1, maximum=256),
+              "Concurrency", minimum=1, maximum=64),
     RunOption("budget_usd", "budget_usd", "--budget", float, "Budget in USD: the session pauses (reason budget) "
-              "rather than overshoot.", "Budget (USD)", minimum=0, minimum_open=True, maximum=100_000),
+              "rather than overshoot.", "Budget (USD)", minimum=0, minimum_open=True, maximum=10_000),
     RunOption("approval", "approval.enabled", "--no-approval", bool, "Turn the approval gate off.", "Approval gate",
               negate=True),
     RunOption("batch_size", "approval.batch_size", "--batch-size", int, "Split the session into approval batches of "
@@ -194,12 +194,12 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("approval_threshold", "approval.threshold", "--approval-threshold", int, "Batches with more items "
               "than this wait for approval.", "Approval threshold (items)", minimum=0, maximum=100_000),
     RunOption("approval_timeout_s", "approval.timeout_s", "--approval-timeout", float, "Seconds before an approval "
-              "request times out.", "Approval timeout (s)", minimum=0, minimum_open=True, maximum=7 * 86_400),
+              "request times out.", "Approval timeout (s)", minimum=0, minimum_open=True, maximum=86_400),
     RunOption("approval_cost_threshold_usd", "approval.cost_threshold_usd", "--approval-cost-threshold", float,
               "USD: above this estimate a timeout never approves; the session pauses.", "Cost threshold (USD)",
-              minimum=0, maximum=100_000),
+              minimum=0, maximum=10_000),
     RunOption("latency_scale", "latency_scale", "--latency-scale", float, "Stand-in latency multiplier (0 = instant).",
-              "Stand-in latency scale", minimum=0, maximum=100),
+              "Stand-in latency scale", minimum=0, maximum=10),
     RunOption("faults", "faults", "--faults", str, "Stand-in fault injection, e.g. 429=0.1,502=0.05,timeout=0.02.",
               "Stand-in faults", maximum=500),
     RunOption("models", "models", "--models", list, "Competitor models, comma-separated OpenRouter ids.",

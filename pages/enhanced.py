@@ -1,0 +1,11 @@
+"""Live in detail (`/enhanced`, the old dashboard's detailed view): thumbnails, every item, stages and feed at once."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._live_view import render
+from pages._shared import render_sidebar
+
+render_sidebar()
+st.title("Live in detail")
+render(detailed=True)

@@ -1,0 +1,310 @@
+"""An operator's day in a real browser (issue 12): review and approve, follow the database, phone, themes.
+
+Each test starts a real engine daemon and console (tests/browser_support.py) and drives Debian's
+chromium. Jobs are queued straight into the jobs table where the form is not what is tested
+(tests/test_browser_e2e.py drives the form). Screenshots land in test-artifacts/browser/ (gitignored).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from conftest import wait_until
+from engine.intents.console import build_job_spec, queue_job
+from engine.read.archive import read_provenance, resolve_image_path
+from engine.store.database import Store
+from browser_support import ARTIFACTS, CHROMIUM, launch_chromium, start_studio
+from test_browser_e2e import UI_TIMEOUT_MS, button, no_exceptions, screenshot, wait_idle
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is missing"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+expect = sync_api.expect
+expect.set_options(timeout=15_000)  # the machine is shared: a rerun after a click can take seconds
+
+OPERATOR = "Ola Review"
+EDIT = "a brass key resting on folded ivory linen, drawn in deep navy line art, no text"
+ITEMS, APPROVED = 12, 3
+DESKTOP, PHONE = {"width": 1400, "height": 1000}, {"width": 390, "height": 844}
+# (title, url path) of every page; the seed's old addresses are among them
+PAGES = (("Live", ""), ("Live in detail", "enhanced"), ("Competition", "competition"), ("Costs", "costs"),
+         ("Approvals", "approvals"), ("Templates", "edit-master-prompt"), ("Gallery", "gallery"),
+         ("History", "history"), ("Events", "events"))
+
+
+@pytest.fixture
+def studio(tmp_path):
+    with start_studio(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+def browser():
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        chromium = launch_chromium(p)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def new_page(browser, *, viewport=DESKTOP, scheme: str = "light"):
+    context = browser.new_context(viewport=viewport, color_scheme=scheme)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    return page
+
+
+def visit(page, studio, path: str, *, operator: str = OPERATOR, title: str | None = None,
+          strict: bool = False) -> None:
+    """Load a URL as a bookmark would: the operator's name rides in the query string (it survives reloads).
+
+    Not ``strict``: a page whose fragments keep the script busy on a loaded machine goes on once its heading
+    shows, after a try at an idle moment; every check after it waits for what it needs with its own deadline."""
+    page.goto(f"{studio.console_url}/{path}?operator={quote(operator)}")
+    if title:
+        expect(page.get_by_role("heading", name=title, level=1)).to_be_visible(timeout=30_000)
+    try:
+        wait_idle(page, timeout_ms=UI_TIMEOUT_MS if strict else 8_000)
+    except sync_api.TimeoutError:
+        if strict:
+            raise
+
+
+def queue(studio, *, operator: str = OPERATOR, **spec) -> int:
+    store = Store(studio.db_path)
+    try:
+        return queue_job(store, build_job_spec(**spec), operator=operator)
+    finally:
+        store.close()
+
+
+def db_rows(studio, sql: str, params=None) -> list[dict]:
+    store = Store(studio.db_path)
+    try:
+        return store.query_dicts(sql, params)
+    finally:
+        store.close()
+
+
+def wait_for_batch(page) -> str:
+    header = page.get_by_test_id("stMarkdownContainer").filter(has_text=re.compile(r"^Batch \S+ · session"))
+    expect(header).to_have_count(1, timeout=60_000)
+    return header.locator("code").first.inner_text()
+
+
+def tick_row(page, row: int) -> None:
+    """Click the approve checkbox of grid row ``row`` (0-based). The grid is a canvas: 35 px rows under a
+    35 px header, the approve column first (70 px wide)."""
+    grid = page.get_by_test_id("stDataFrame").first
+    box = grid.bounding_box()
+    grid.click(position={"x": 35, "y": 35 + 35 * row + 17})
+    wait_idle(page)
+    assert box is not None
+
+
+def metric(page, label: str):
+    return page.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue").first
+
+
+def session_of_job(studio, job_id: int) -> str:
+    return wait_until(lambda: (db_rows(studio, "SELECT session_id FROM jobs WHERE job_id = ?", [job_id]) or
+                               [{}])[0].get("session_id"), timeout=60, message=f"job {job_id} to start a session")
+
+
+def wait_session_status(studio, session_id: str, statuses: tuple[str, ...], timeout: float = 120) -> str:
+    def status():
+        rows = db_rows(studio, "SELECT status FROM sessions WHERE session_id = ?", [session_id])
+        return rows and rows[0]["status"] in statuses and rows[0]["status"]
+    return wait_until(status, timeout=timeout, interval=0.5, message=f"{session_id} to become {statuses}")
+
+
+@contextlib.contextmanager
+def logs_on_failure(studio, page, name: str):
+    try:
+        yield
+    except Exception:
+        with contextlib.suppress(Exception):
+            screenshot(page, f"{name}-failure")
+        print(studio.logs())
+        raise
+
+
+# -- 1. one decision carries the subset and the edit ------------------------------------------------
+@pytest.mark.timeout(1800)  # then 36 screenshots: nine pages, two sizes, light and dark
+def test_an_edited_prompt_and_a_subset_are_approved_in_one_decision_and_reach_the_png(studio, browser):
+    job_id = queue(studio, types=["icons"], limit=ITEMS, speed="fast", latency_scale=0.05, approval=True,
+                   approval_threshold=10)
+    page = new_page(browser)
+    with logs_on_failure(studio, page, "review"):
+        visit(page, studio, "approvals", title="Approvals")
+        batch_id = wait_for_batch(page)
+        wait_idle(page)
+        button(page, f"appr_none_{batch_id}").click()
+        wait_idle(page)
+        expect(metric(page, "Selected")).to_have_text(f"0 of {ITEMS}")
+        for row in range(APPROVED):
+            tick_row(page, row)
+        expect(metric(page, "Selected")).to_have_text(f"{APPROVED} of {ITEMS}")
+        # the roomy editor opens on the first item: rewrite its prompt
+        prompt = page.locator("[class*='st-key-appr_prompt_'] textarea").first
+        prompt.fill(EDIT)
+        prompt.press("Control+Enter")
+        wait_idle(page)
+        expect(metric(page, "Edited prompts")).to_have_text("1")
+        approve = button(page, "appr_approve")
+        expect(approve).to_contain_text(f"Approve {APPROVED} of {ITEMS} with 1 edit(s)")
+        screenshot(page, "approvals-review-desktop")
+        approve.click()
+        # the grid and its buttons give way to the outcome
+        expect(page.get_by_text(re.compile(r"Decision #\d+ · approve_items"))).to_be_visible()
+        expect(page.locator(".st-key-appr_approve")).to_have_count(0)
+        session_id = session_of_job(studio, job_id)
+        wait_session_status(studio, session_id, ("completed",))
+        visit(page, studio, "", title="Live")
+        expect(metric(page, "Saved")).to_have_text(f"{APPROVED}/{ITEMS}", timeout=30_000)
+        expect(metric(page, "Finished")).to_have_text(f"{ITEMS}/{ITEMS}")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Finished")).to_contain_text(
+            f"{ITEMS - APPROVED} rejected")
+        expect(metric(page, "In flight")).to_have_text("0")
+        screenshot(page, "live-after-review")
+        assert not page.errors, page.errors
+
+    decisions = db_rows(studio, "SELECT action, item_ids, modifications, decided_by FROM decisions")
+    assert len(decisions) == 1 and decisions[0]["action"] == "approve_items"
+    chosen, edits = json.loads(decisions[0]["item_ids"]), json.loads(decisions[0]["modifications"])
+    assert len(chosen) == APPROVED and decisions[0]["decided_by"] == OPERATOR
+    (edited_id, text), = edits.items()
+    assert text == EDIT and edited_id in chosen
+    items = {r["item_id"]: r for r in db_rows(
+        studio, "SELECT item_id, status, final_prompt, image_path FROM items WHERE session_id = ?", [session_id])}
+    assert items[edited_id]["final_prompt"] == EDIT
+    provenance = read_provenance(resolve_image_path(items[edited_id]["image_path"], studio.data_dir))
+    assert EDIT in json.dumps(provenance)
+    assert {i for i, r in items.items() if r["status"] == "saved"} == set(chosen)
+    assert {r["status"] for i, r in items.items() if i not in chosen} == {"rejected"}
+
+    # every page at both sizes, light and dark (the OS preference), for a human look
+    for scheme in ("light", "dark"):
+        for name, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            shot = new_page(browser, viewport=viewport, scheme=scheme)
+            with logs_on_failure(studio, shot, f"pages-{scheme}-{name}"):
+                for title, path in PAGES:
+                    visit(shot, studio, path, title=title, strict=False)
+                    no_exceptions(shot)
+                    screenshot(shot, f"{(path or 'live').replace('-', '_')}-{name}-{scheme}")
+                assert not shot.errors, shot.errors
+            shot.context.close()
+
+
+# -- the phone layout approves a batch ------------------------------------------------------------
+def test_a_batch_is_approved_on_a_phone(studio, browser):
+    job_id = queue(studio, types=["icons"], limit=ITEMS, speed="fast", latency_scale=0.05, approval=True,
+                   approval_threshold=10, operator="Pat Phone")
+    page = new_page(browser, viewport=PHONE)
+    with logs_on_failure(studio, page, "phone"):
+        visit(page, studio, "", operator="Pat Phone", title="Live")
+        # the banner on Live links to the waiting batch
+        review = page.locator(".st-key-inbox_banner").get_by_role("link", name="Review")
+        expect(review).to_be_visible(timeout=60_000)
+        review.click()
+        expect(page.get_by_role("heading", name="Approvals", level=1)).to_be_visible()
+        wait_for_batch(page)
+        wait_idle(page)
+        screenshot(page, "approvals-phone")
+        approve = button(page, "appr_approve")
+        expect(approve).to_contain_text("Approve all")
+        approve.scroll_into_view_if_needed()
+        approve.click()
+        expect(page.get_by_text(re.compile(r"Decision #\d+ · approve_batch"))).to_be_visible()
+        screenshot(page, "approvals-phone-decided")
+        assert not page.errors, page.errors
+    session_id = session_of_job(studio, job_id)
+    wait_session_status(studio, session_id, ("completed",))
+    assert db_rows(studio, "SELECT action, decided_by FROM decisions") == [
+        {"action": "approve_batch", "decided_by": "Pat Phone"}]
+
+
+# -- nothing stale; forms; the seed's addresses ---------------------------------------------------
+def test_screens_follow_the_database_and_buttons_apply_only_when_they_can(studio, browser):
+    page = new_page(browser)
+    with logs_on_failure(studio, page, "stale"):
+        # the old dashboard's bookmarks land on the matching pages
+        for title, path in (("Live", ""), ("Live in detail", "enhanced"), ("Templates", "edit-master-prompt")):
+            visit(page, studio, path, title=title)
+        # the name came from the URL and stays for a reload
+        page.reload()
+        expect(page.locator(".st-key-operator input")).to_have_value(OPERATOR, timeout=30_000)
+
+        # a malformed faults string is refused at once, next to the field, and nothing can be queued
+        visit(page, studio, "history", title="History")
+        page.get_by_role("tab", name="New run").click()
+        faults = page.locator(".st-key-run_faults input")
+        faults.fill("429=")
+        faults.press("Enter")
+        wait_idle(page)
+        expect(page.get_by_text("fault rate '' for 429 is not a number")).to_be_visible()
+        expect(button(page, "run_submit")).to_be_disabled()
+
+        # Live, opened before the session exists, picks it up and follows its states without a reload
+        visit(page, studio, "", title="Live")
+        job_id = queue(studio, types=["icons"], limit=6, speed="slow", latency_scale=0.3, approval=False)
+        session_id = session_of_job(studio, job_id)
+        picker = page.locator(".st-key-live_session input")
+        expect(picker).to_have_value(f"{session_id} · running", timeout=30_000)
+        expect(button(page, "ctl_pause")).to_be_enabled()
+        expect(button(page, "ctl_resume")).to_be_disabled()
+        button(page, "ctl_pause").click()
+        expect(picker).to_have_value(f"{session_id} · paused", timeout=30_000)
+        expect(button(page, "ctl_resume")).to_be_enabled()
+        expect(button(page, "ctl_pause")).to_be_disabled()
+        page.locator(".st-key-ctl_abort_menu button").first.click()
+        button(page, "ctl_abort").click()
+        expect(picker).to_have_value(f"{session_id} · aborted", timeout=30_000)
+        for key in ("ctl_pause", "ctl_resume", "ctl_skip"):
+            expect(button(page, key)).to_be_disabled()
+        # honest counts: nothing saved after an abort reads as aborted, not "done"
+        saved = db_rows(studio, "SELECT count(*) AS n FROM items WHERE session_id = ? AND status = 'saved'",
+                        [session_id])[0]["n"]
+        expect(metric(page, "Saved")).to_have_text(f"{saved}/6")
+        expect(page.get_by_test_id("stMetric").filter(has_text="Finished")).to_contain_text("aborted")
+        expect(metric(page, "In flight")).to_have_text("0")
+        screenshot(page, "live-aborted")
+
+        # a template version saved elsewhere shows up in Versions & diff without a reload
+        visit(page, studio, "edit-master-prompt", title="Templates")
+        page.get_by_role("tab", name="Versions & diff").click()
+        store = Store(studio.db_path)
+        try:
+            from engine.templates.brief import default_template, save_template_version
+            body = default_template().body
+            body["master_prompt"] = body["master_prompt"] + " Keep it calm."
+            version = save_template_version(store, body, author="elsewhere", comment="calmer", activate=False)
+        finally:
+            store.close()
+        expect(page.locator(".st-key-tpl_versions_summary")).to_contain_text(f"newest v{version} by elsewhere",
+                                                                               timeout=15_000)
+
+        # a job the daemon fails shows as failed in Jobs without a reload
+        visit(page, studio, "history", title="History")
+        page.get_by_role("tab", name="Jobs").click()
+        store = Store(studio.db_path)
+        try:
+            bad = queue_job(store, {"types": ["no-such-type"], "limit": 1}, operator=OPERATOR)
+        finally:
+            store.close()
+        wait_until(lambda: db_rows(studio, "SELECT status FROM jobs WHERE job_id = ?", [bad])[0]["status"] == "failed",
+                   timeout=60, interval=0.5, message=f"job {bad} to fail")
+        expect(page.locator(".st-key-jobs_summary")).to_contain_text("1 failed", timeout=15_000)
+        assert not page.errors, page.errors
