@@ -2,9 +2,12 @@
 
 In it: tick handlers read the rows operators wrote (controls, decisions, jobs)
 and apply them; then every event emitted since the last tick is appended in one
-Arrow batch and the projected table rows are upserted. If the file is locked
-past the store's deadline, the records stay in memory and the next tick tries
-again: nothing is dropped.
+Arrow batch and the projected table rows are upserted. The records come from the
+bus once the journal has them on disk; after the commit the journal is told, so
+it can delete what is drained. If the file is locked past the store's deadline
+(or cannot be written), the records stay in memory, safe in the journal, and the
+next tick tries again: nothing is dropped. A failure that repeats is logged once,
+and once more when it clears.
 """
 from __future__ import annotations
 
@@ -61,6 +64,10 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
     cols = ", ".join(f'"{c}"' for c in names)
     rows = frame  # noqa: F841 (read by DuckDB's replacement scan)
     con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM rows")
+
+
+def _kind(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
 class Ticker:
@@ -153,6 +160,7 @@ class Ticker:
         committed = len(self._unpersisted)
         if committed:
             self.persisted_seq = self._unpersisted[-1].seq
+            self.bus.persisted(self.persisted_seq)
             if self._keep_lag:
                 now_us = time.time_ns() // 1000
                 self.lag_samples.extend((now_us - r.ts_us) / 1e6 for r in self._unpersisted)
@@ -168,14 +176,22 @@ class Ticker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set, then flush what is left."""
+        failing: str | None = None  # the failure being repeated: logged when it starts and when it ends
         while not stop.is_set():
             started = time.monotonic()
             try:
                 await asyncio.to_thread(self.flush)
             except StoreBusy as exc:
                 log.warning("events kept in memory (%d waiting): %s", self.backlog, exc)
-            except Exception:
-                log.exception("tick failed; events kept in memory and retried next tick")
+            except Exception as exc:
+                if failing != _kind(exc):
+                    failing = _kind(exc)
+                    log.exception("tick failed; events kept in memory (and in the journal) and retried each tick "
+                                  "until it works (logged again only when this changes)")
+            else:
+                if failing is not None:
+                    log.warning("ticks write to the database again (%d events waiting)", self.backlog)
+                    failing = None
             remaining = self.interval - (time.monotonic() - started)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=max(remaining, 0.0))

@@ -89,11 +89,15 @@ def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str,
     data = image[:ihdr_end] + chunks + _without_our_keywords(image, ihdr_end)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".png.part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a full disk must not keep a half image (or its space)
+        raise
     return SavedImage(path=path, width=width, height=height, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 
 
