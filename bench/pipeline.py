@@ -47,6 +47,7 @@ from pipeline_kit import TEST_BASE_URL, write_catalog  # noqa: E402
 import httpx  # noqa: E402
 from engine.config import load_settings  # noqa: E402
 from engine.live.projection import Projector  # noqa: E402
+from engine.live.storage import StorageHealth  # noqa: E402
 from engine.providers.openrouter import OpenRouterClient  # noqa: E402
 from engine.providers.standin.transport import StandInTransport  # noqa: E402
 from engine.process.runtime import Engine  # noqa: E402
@@ -175,11 +176,15 @@ async def run_visible(data_dir: Path, spec: RunSpec, args) -> dict:
 
 
 class _NullBus:
-    """Takes every event and does nothing: no encoding, no subscribers, no ticker."""
+    """Takes every event and does nothing: no encoding, no journal, no subscribers, no ticker."""
 
-    last_seq = 0
+    last_seq = assigned_seq = 0
+    storage = StorageHealth()
 
     def emit(self, event) -> None:
+        return None
+
+    async def durable(self, seq: int) -> None:
         return None
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from engine.live.bus import Bus, Record
 from engine.live.projection import Projector
+from engine.live.storage import is_storage_error
 from engine.store.database import Store, StoreBusy
 
 __all__ = ["Ticker", "TickHandler", "records_to_arrow"]
@@ -64,6 +65,13 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
     cols = ", ".join(f'"{c}"' for c in names)
     rows = frame  # noqa: F841 (read by DuckDB's replacement scan)
     con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM rows")
+
+
+_DISK_REFUSALS = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
+
+
+def _disk_refused(exc: BaseException) -> bool:
+    return is_storage_error(exc) or any(text in str(exc) for text in _DISK_REFUSALS)
 
 
 def _kind(exc: BaseException) -> str:
@@ -152,8 +160,10 @@ class Ticker:
         except BaseException as exc:
             if taken:
                 self.projector.restore_dirty(taken)
-                # a projection bug must not stop the event log: the next failure drops the rows
-                self._poisoned = repr(exc)
+                # a projection bug must not stop the event log: the next failure drops the rows (a disk that
+                # refuses writes is no bug: those rows wait for it, like the events)
+                if not _disk_refused(exc):
+                    self._poisoned = repr(exc)
             self.failures += 1
             raise
         self._poisoned = None
@@ -186,8 +196,13 @@ class Ticker:
             except Exception as exc:
                 if failing != _kind(exc):
                     failing = _kind(exc)
-                    log.exception("tick failed; events kept in memory (and in the journal) and retried each tick "
-                                  "until it works (logged again only when this changes)")
+                    if _disk_refused(exc):
+                        log.error("cannot write the database %s: %s; events are kept in memory and in the journal, "
+                                  "and written once it takes writes again (free space on its filesystem)",
+                                  self.store.path, exc)
+                    else:
+                        log.exception("tick failed; events kept in memory (and in the journal) and retried each "
+                                      "tick until it works (logged again only when this changes)")
             else:
                 if failing is not None:
                     log.warning("ticks write to the database again (%d events waiting)", self.backlog)
