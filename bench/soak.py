@@ -60,6 +60,7 @@ class Watcher:
         self.seen: dict[int, str] = {}
         self.conflicts: list[tuple[int, str, str]] = []  # one seq sent with two types
         self.connections = 0
+        self.engine_pids: set[int] = set()  # the engines it was connected to (from each snapshot)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
 
@@ -76,6 +77,8 @@ class Watcher:
                 token = self.token_path.read_text().strip()
                 async with connect(f"ws://127.0.0.1:{self.port}", max_size=2**24, open_timeout=3) as ws:
                     await ws.send(hello_message(token, max(self.seen, default=0)))
+                    snapshot = json.loads(await ws.recv())
+                    self.engine_pids.add((snapshot.get("engine") or {}).get("pid"))
                     self.connections += 1
                     while not self._stop.is_set():
                         try:
@@ -137,7 +140,7 @@ def soak(data: Path, args) -> dict:
     db = data / "studio.duckdb"
     watcher = Watcher(port, data / ".ws-token")
     held_kills = set(rng.sample(range(args.kills), min(args.kills, max(2, args.held))))
-    base = ["--type", "icons", "--type", "illustrations", "--limit", args.items, "--no-approval",
+    base = ["--limit", args.items, "--no-approval",
             "--latency-scale", args.latency_scale, "--faults", FAULTS, "--seed", args.seed]
     proc = _engine(data, port, *base)
     line = _first_line(proc)
@@ -147,6 +150,10 @@ def soak(data: Path, args) -> dict:
     kills, held_done, exits, stderr = [], 0, [], []
     _drain(proc, stderr)
     for n in range(args.kills):
+        # the random moment counts from when this engine serves (the client is connected to it)
+        end = time.monotonic() + 60
+        while proc.pid not in watcher.engine_pids and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.02)
         wait = rng.uniform(*args.kill_after)
         holder = None
         if n in held_kills:

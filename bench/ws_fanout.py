@@ -266,12 +266,12 @@ async def _run(name: str, args, *, ours: bool, stalled: bool, journal: bool = Fa
         if ours:
             extra = {"stalled_dropped": server.dropped_clients > 0, "queued": server.queued_events}
             await server.close()
-        if wal is not None:
-            wal.close()
-            extra["journal_groups"] = wal.groups
         else:
             bare.close()
             await bare.wait_closed()
+        if wal is not None:
+            wal.close()
+            extra["journal_groups"] = wal.groups
         store.close()
     clients = json.loads(out.strip().splitlines()[-1])["clients"]
     return {"emitted": emitted, "achieved": achieved, "call_us": call_us, "clients": clients, "extra": extra,

@@ -215,6 +215,15 @@ class Bus:
             self._waiters.append((seq, loop, future))
         await future
 
+    def wait_published(self, seq: int, *, timeout: float = 5.0) -> bool:
+        """From a plain thread: wait (up to ``timeout``) until ``seq`` is durable and published."""
+        end = time.monotonic() + timeout
+        while self._published < seq:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.0005)
+        return True
+
     def persisted(self, seq: int) -> None:
         """The ticker committed every record up to ``seq`` to the database: the journal may let them go."""
         if self.journal is not None:

@@ -2,8 +2,8 @@
 
 The bus hands every record to :meth:`Journal.append`; a writer thread appends what
 arrived since its last write to the current segment and makes it durable with ONE
-fsync (group commit: the group is whatever arrived during the previous write and a
-short ``window_s``), then gives the group back (``on_durable``) to be broadcast and
+synchronous write (O_DSYNC; group commit: the group is whatever arrived during the
+previous write, plus an optional ``window_s``), then gives the group back (``on_durable``) to be broadcast and
 drained into DuckDB by the ticker. ``emit`` never waits for the disk.
 
 Format: ``<data-dir>/journal/<first seq>.log``, one line per record::
@@ -119,7 +119,7 @@ def read_journal(directory: Path, *, repair: bool = False) -> list[JournalEntry]
 class Journal:
     """Append-only, checksummed, group-committed. ``append`` is thread-safe and never blocks on I/O."""
 
-    def __init__(self, directory: Path, *, storage: StorageHealth | None = None, window_s: float = 0.001,
+    def __init__(self, directory: Path, *, storage: StorageHealth | None = None, window_s: float = 0.0,
                  segment_bytes: int = 8 << 20, retry_s: float = 0.25, fsync: bool = True):
         self.directory = Path(directory)
         self.storage = storage or StorageHealth()
@@ -256,10 +256,8 @@ class Journal:
         try:
             view = memoryview(data)
             while view:
-                n = os.write(self._fd, view)
+                n = os.write(self._fd, view)  # O_DSYNC: durable when it returns (one syscall, one GIL hand-off)
                 view = view[n:]
-            if self.fsync:
-                os.fdatasync(self._fd)
         except OSError:
             # leave no partial group behind: the retry writes it whole (if the cut fails too, start afresh:
             # a torn tail in a closed segment is cut by its checksum on the next start)
@@ -279,7 +277,7 @@ class Journal:
             self._fd = None
         # a unique name: a segment abandoned after a failed write may hold a torn copy of this very group
         path = self.directory / f"{first_seq:016d}-{os.getpid():x}{time.time_ns() % 10**9:09d}{SEGMENT_SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_DSYNC if self.fsync else 0), 0o644)
         self._segment, self._fd, self._segment_size, self._segment_last = path, fd, 0, 0
         if self.fsync:  # the new file's name must survive a crash too
             dir_fd = os.open(self.directory, os.O_RDONLY)

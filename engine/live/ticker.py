@@ -139,7 +139,10 @@ class Ticker:
         taken: dict = {}
         try:
             with self.store.write() as con:
+                before = self.bus.assigned_seq
                 work(con)
+                if self.bus.assigned_seq != before:  # once durable (a group commit: ~ms), they are published
+                    self.bus.wait_published(self.bus.assigned_seq, timeout=self.settle_timeout)
                 self._take_and_fold()  # events the handlers emitted land in this same commit
                 records = self._unpersisted
                 if records:

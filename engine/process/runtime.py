@@ -208,6 +208,7 @@ class Engine:
             self.bus.emit(ev.SessionStatus(session_id=row["session_id"], status="interrupted",
                                            previous=row["status"], reason="the engine running it stopped"))
         if records:
+            self.bus.wait_published(self.bus.assigned_seq, timeout=30)  # on disk, then in this flush
             self.ticker.flush()
             for row in records:
                 self.projector.forget_session(row["session_id"])
