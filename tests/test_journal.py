@@ -137,3 +137,42 @@ def test_a_paid_call_is_on_disk_before_its_request_is_sent(tmp_path):
     counts, seen = run_async(scenario())
     assert counts == {"saved": 2} and len(seen) >= 8
     assert all(on_disk >= sent for on_disk, sent in seen), seen
+
+
+def test_a_resume_adopts_an_image_with_the_cost_its_provenance_records_and_keeps_item_costs(tmp_path):
+    """An image on disk whose bill never reached the log (as after a lost tail) counts once, at its recorded cost;
+    items.cost_usd, item_finished and the session total are the sums of the item's calls across runs."""
+    data = tmp_path / "data"
+
+    async def first_run():
+        async with live_engine(data) as (engine, _):
+            await engine.run_session(icons_spec(2, approval=False), session_id=SID)
+    run_async(first_run())
+    store = Store(data / "studio.duckdb")
+    item, call_id, image_cost = store.query(
+        "SELECT item_id, call_id, cost_usd FROM api_calls WHERE purpose = 'image' AND status = 'ok' LIMIT 1")[0]
+    assert image_cost > 0
+    with store.write() as con:  # the bill and the item's end were lost; the PNG (with its provenance) was not
+        con.execute("UPDATE api_calls SET cost_usd = 0, status = 'interrupted' WHERE call_id = ?", [call_id])
+        con.execute("UPDATE items SET status = 'in_progress', cost_usd = 0 WHERE item_id = ?", [item])
+        con.execute("UPDATE sessions SET status = 'interrupted'")
+    store.close()
+
+    async def resume():
+        async with live_engine(data) as (engine, recorder):
+            run = await engine.run_session(None, session_id=SID, resume=True)
+            await engine.flush()
+            settled = recorder.first("api_cost_settled", SID, source="provenance")
+            finished = recorder.first("item_finished", SID)
+            return run.counts(), settled, finished, await query(
+                engine, "SELECT (SELECT cost_usd FROM sessions) AS session, (SELECT sum(cost_usd) FROM api_calls) "
+                        "AS calls, (SELECT sum(cost_usd) FROM items) AS items")
+    counts, settled, finished, totals = run_async(resume())
+    assert counts == {"saved": 2}
+    assert settled is not None and settled.payload["call_id"] == call_id and settled.payload["cost_usd"] == image_cost
+    assert finished.item_id == item and finished.payload["cost_usd"] > image_cost  # prompts + image, not 0
+    from engine.session.save import read_provenance
+    pngs = sum(read_provenance(p)["costs"]["total_usd"] for p in (data / "assets" / SID).glob("*.png"))
+    row = totals[0]
+    assert abs(row["session"] - row["calls"]) < 1e-9 and abs(row["calls"] - row["items"]) < 1e-9
+    assert abs(row["items"] - pngs) < 1e-9
