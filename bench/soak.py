@@ -213,7 +213,8 @@ def check(data: Path, session_id: str, watcher: Watcher) -> dict:
         "session_status": session_status, "items": len(items), "saved": len(saved),
         "every_asset_saved_once": len(saved) == len(items) and all(saved_finishes[i[0]] == 1 for i in saved)
         and len({i[1] for i in saved}) == len(saved),
-        "files": len(files), "files_equal_saved": len(files) == len(saved), "part_files": len(list(data.rglob("*.part"))),
+        "files": len(files), "files_equal_saved": len(files) == len(saved),
+        "part_files": len(list(data.rglob("*.part"))),
         "call_starts": len(call_starts), "call_ids_unique": len(call_starts) == len(set(call_starts)),
         "items_with_two_paid_images": len(paid_images),
         "cost": {"sessions": session_cost, "api_calls": calls_sum, "items": items_sum, "png_provenance": png_sum},
@@ -254,7 +255,8 @@ def main(argv=None) -> int:
           f"files {result['files']}, .part {result['part_files']}")
     print(f"calls {result['call_starts']} (ids unique: {result['call_ids_unique']}), items with two paid images "
           f"{result['items_with_two_paid_images']}")
-    print("cost: " + ", ".join(f"{k} ${v:.9f}" for k, v in result["cost"].items()) + f" -> agree {result['costs_agree']}")
+    costs = ", ".join(f"{k} ${v:.9f}" for k, v in result["cost"].items())
+    print(f"cost: {costs} -> agree {result['costs_agree']}")
     print(f"client saw {result['seen_by_client']} events over {result['client_connections']} connections: "
           f"{result['seen_not_in_file']} not in the file, {result['seen_with_other_type']} with another type; "
           f"{result['events']} events, seq gap-free {result['seq_gap_free']}")

@@ -6,6 +6,7 @@ injected where the journal and the image writer write.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import subprocess
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.live_engine import Recorder, icons_spec, live_engine, query, run_async, until
+from helpers.live_engine import icons_spec, live_engine, query, run_async, until
 
 from engine.live import journal as journal_module
 from engine.session import run as run_module
@@ -84,7 +85,8 @@ class InjectedDisk:
 @pytest.fixture
 def disk(tmp_path, monkeypatch):
     data = tmp_path / "data"
-    made = TmpfsDisk(data) if os.geteuid() == 0 else InjectedDisk(data, monkeypatch)
+    real = os.geteuid() == 0 and not os.environ.get("ASSETGEN_TEST_INJECT_ENOSPC")  # set it to test the fallback
+    made = TmpfsDisk(data) if real else InjectedDisk(data, monkeypatch)
     yield made
     made.close()
 
@@ -109,7 +111,7 @@ def test_a_full_disk_pauses_paid_work_and_the_session_completes_once_space_is_fr
             engine.client_factory = client_factory
             engine.storage.watch(lambda fault: faults.append((time.monotonic(), fault)))
             spec = icons_spec(ITEMS, approval=False, latency_scale=0.3, concurrency=2)
-            task = __import__("asyncio").create_task(engine.run_session(spec, session_id=SID))
+            task = asyncio.create_task(engine.run_session(spec, session_id=SID))
             await until(lambda: recorder.first("image_saved"), timeout=60, message="a first image saved")
             disk.fill()
             await until(lambda: faults, timeout=30, message="a write to fail")
@@ -125,7 +127,7 @@ def test_a_full_disk_pauses_paid_work_and_the_session_completes_once_space_is_fr
             assert journal.groups == groups  # nothing could be written meanwhile
             disk.free()
             freed_at = time.monotonic()
-            finished = await __import__("asyncio").wait_for(task, 120)
+            finished = await asyncio.wait_for(task, 120)
             await engine.flush()
             rows = await query(engine, "SELECT seq, type FROM events ORDER BY seq")
             items = await query(engine, "SELECT status, cost_usd, image_path, item_id FROM items")
