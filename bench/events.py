@@ -96,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tick", type=float, default=0.25, help="ticker interval in seconds (default 0.25)")
     parser.add_argument("--raw-seconds", type=float, default=2.0, help="how long to measure raw appends")
     parser.add_argument("--profile", action="store_true", help="profile emit + flush instead of the run")
+    parser.add_argument("--no-journal", action="store_true",
+                        help="emit without the write-ahead journal (the engine always has one)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-events-") as tmp:
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
         load_before = os.getloadavg()[0]
         cpu_before = _cpu_seconds()
         result = run_contention(Path(tmp) / "studio.duckdb", duration=args.seconds, rate=args.rate,
-                                tick=args.tick)
+                                tick=args.tick, journal_dir=None if args.no_journal else Path(tmp) / "journal")
         cpu_per_event_us = 1e6 * (_cpu_seconds() - cpu_before) / max(1, result["writer"]["emitted"])
         raw = raw_append_rate(Path(tmp) / "raw.duckdb", seconds=args.raw_seconds,
                               batch_size=int(args.rate * args.tick))

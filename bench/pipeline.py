@@ -56,6 +56,7 @@ from engine.live.projection import Projector  # noqa: E402
 from engine.credentials import StudioCredentials  # noqa: E402
 from engine.providers.standin.render import render_image  # noqa: E402
 from engine.session.save import save_png  # noqa: E402
+from engine.live.storage import StorageHealth  # noqa: E402
 from engine.providers.openrouter import OpenRouterClient  # noqa: E402
 from engine.providers.standin.transport import StandInTransport  # noqa: E402
 from engine.process.runtime import Engine  # noqa: E402
@@ -185,11 +186,15 @@ async def run_visible(data_dir: Path, spec: RunSpec, args, *, signing: bool) -> 
 
 
 class _NullBus:
-    """Takes every event and does nothing: no encoding, no subscribers, no ticker."""
+    """Takes every event and does nothing: no encoding, no journal, no subscribers, no ticker."""
 
-    last_seq = 0
+    last_seq = assigned_seq = 0
+    storage = StorageHealth()
 
     def emit(self, event) -> None:
+        return None
+
+    async def durable(self, seq: int) -> None:
         return None
 
 

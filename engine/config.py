@@ -42,6 +42,11 @@ class Settings:
         return self.data_dir / "assets"
 
     @property
+    def journal_dir(self) -> Path:
+        """The write-ahead event journal (engine/live/journal.py): segments the ticker has not drained yet."""
+        return self.data_dir / "journal"
+
+    @property
     def token_path(self) -> Path:
         return self.data_dir / ".ws-token"
 

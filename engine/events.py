@@ -342,7 +342,7 @@ class ApiCostSettled(Event):
     model: str
     cost_usd: float
     estimated: bool  # True: /generation never told, the estimate stays as the cost
-    source: str  # generation | estimate
+    source: str  # generation | estimate | provenance (an adopted image, on resume)
 
 
 @_event("api_retry", "lifecycle")

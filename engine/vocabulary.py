@@ -14,7 +14,7 @@ __all__ = [
     "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES",
     "STAGES", "SPEED_CONCURRENCY", "SPEEDS", "DEFAULT_SPEED",
     "PROVIDERS", "DEFAULT_PROVIDER", "DEFAULT_COMPETITORS", "DEFAULT_IMAGE_MODEL",
-    "CONTROL_COMMANDS", "OPERATOR_CONTROLS", "DECISION_ACTIONS",
+    "CONTROL_COMMANDS", "OPERATOR_CONTROLS", "DECISION_ACTIONS", "PAUSE_REASONS", "PAUSE_STORAGE",
     "sql_list",
 ]
 
@@ -61,6 +61,10 @@ DEFAULT_IMAGE_MODEL = "google/gemini-2.5-flash-image"
 CONTROL_COMMANDS = ("pause", "resume", "skip", "abort", "speed", "budget")
 OPERATOR_CONTROLS = ("pause", "resume", "skip", "abort")  # the ones that take no argument
 DECISION_ACTIONS = ("approve_batch", "reject_batch", "modify_batch", "approve_items")
+
+# -- why a session is paused (sessions.pause_reason) ------------------------------------------------
+PAUSE_STORAGE = "storage"  # the journal or the image folder refuses writes (disk full, read-only, permissions)
+PAUSE_REASONS = ("operator", "budget", "credits", "approval", "config", PAUSE_STORAGE)
 
 
 def sql_list(words: Iterable[str]) -> str:

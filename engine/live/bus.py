@@ -1,12 +1,17 @@
-"""The event bus: assigns each event its global seq and fans it out at once.
+"""The event bus: assigns each event its global seq and fans it out once it is durable.
 
-``emit`` never blocks on I/O: it numbers the event, encodes it once, hands the
-frame to subscribers (the websockets server) and queues it for the ticker,
-which persists queued records once per tick. A ring of recent records serves
-reconnecting clients without touching the database.
+``emit`` never blocks on I/O: it numbers the event and encodes it once. With a
+journal (the engine always has one) the record goes to the journal's writer
+thread, and only once its group is on disk is it *published*: handed to
+subscribers (the websockets server), queued for the ticker (which persists
+queued records to DuckDB once per tick) and kept in a ring that serves
+reconnecting clients without touching the database. Without a journal
+(benchmarks, tests) it is published at once. ``durable(seq)`` lets a paid call
+wait until its record is on disk.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import json.encoder
 import logging
@@ -14,10 +19,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from engine.events import Event
 from engine.live.event_bounds import ENVELOPE_RESERVE, MAX_EVENT_BYTES, bound_payload
+from engine.live.storage import StorageHealth
+
+if TYPE_CHECKING:
+    from engine.live.journal import Journal
 
 __all__ = ["Bus", "Record", "encode_frame"]
 
@@ -97,12 +106,17 @@ Subscriber = Callable[[Record], None]
 
 
 class Bus:
-    """Thread-safe; subscribers are called in the emitting thread and must not block."""
+    """Thread-safe; subscribers are called in the publishing thread (the emitting one, or the journal's
+    writer) and must not block."""
 
     def __init__(self, *, start_seq: int = 0, ring_size: int = 100_000, backlog_warning: int = 250_000,
-                 max_event_bytes: int = MAX_EVENT_BYTES):
+                 max_event_bytes: int = MAX_EVENT_BYTES, journal: "Journal | None" = None):
         self._lock = threading.Lock()
-        self._seq = start_seq
+        self._seq = start_seq  # the last seq assigned
+        self._published = start_seq  # the last seq handed to subscribers and the ticker
+        self.journal = journal
+        self.storage = journal.storage if journal is not None else StorageHealth()
+        self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
         self._pending: deque[Record] = deque()
         self._ring: deque[Record] = deque(maxlen=ring_size)
         self._subscribers: list[Subscriber] = []
@@ -114,16 +128,23 @@ class Bus:
 
     @property
     def last_seq(self) -> int:
+        """The last seq published (durable, seen by subscribers)."""
+        return self._published
+
+    @property
+    def assigned_seq(self) -> int:
+        """The last seq given to an event, durable or not yet."""
         return self._seq
 
     @property
     def backlog(self) -> int:
-        """Records emitted but not yet handed to the ticker."""
-        return len(self._pending)
+        """Records emitted but not yet handed to the ticker (including those still on their way to disk)."""
+        return len(self._pending) + (self._seq - self._published if self.journal is not None else 0)
 
     def reset_seq(self, last_persisted: int) -> None:
         with self._lock:
             self._seq = max(self._seq, last_persisted)
+            self._published = max(self._published, last_persisted)
 
     def subscribe(self, callback: Subscriber) -> None:
         with self._lock:
@@ -144,23 +165,75 @@ class Bus:
             seq = self._seq
             frame = encode_frame(seq, _iso(ts_us), event.session_id, event.item_id, event.name, payload_json)
             record = Record(seq, ts_us, event.session_id, event.item_id, event.name, payload_json, frame, payload)
-            self._pending.append(record)
-            self._ring.append(record)
-            subscribers = self._subscribers
             self.emitted += 1
-            backlog = len(self._pending)
+            if self.journal is not None:
+                self.journal.append(record)  # under the lock: the journal receives records in seq order
+                return record
+            handed = self._publish_locked((record,))
+        self._notify((record,), *handed)
+        return record
+
+    def publish_durable(self, records: list[Record]) -> None:
+        """The journal's writer calls this with each group once it is on disk, in seq order."""
+        with self._lock:
+            handed = self._publish_locked(records)
+        self._notify(records, *handed)
+
+    def _publish_locked(self, records) -> tuple:
+        self._pending.extend(records)
+        self._ring.extend(records)
+        self._published = records[-1].seq
+        ready = ()
+        if self._waiters:
+            ready = [w for w in self._waiters if w[0] <= self._published]
+            if ready:
+                self._waiters = [w for w in self._waiters if w[0] > self._published]
+        return self._subscribers, len(self._pending), ready
+
+    def _notify(self, records, subscribers, backlog: int, ready) -> None:
+        for _, loop, future in ready:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
         if backlog > self.backlog_warning and not self._warned:
             self._warned = True
             log.warning(
                 "%d events are waiting to be written: the database has been locked for a while. "
-                "They are kept and will be written when the lock is released; new items wait until "
-                "the backlog drains.", backlog)
-        for callback in subscribers:
-            try:
-                callback(record)
-            except Exception:  # a broken subscriber must never stop generation
-                log.exception("event subscriber failed")
-        return record
+                "They are safe in the journal and will be written when the lock is released; new items "
+                "wait until the backlog drains.", backlog)
+        for record in records:
+            for callback in subscribers:
+                try:
+                    callback(record)
+                except Exception:  # a broken subscriber must never stop generation
+                    log.exception("event subscriber failed")
+
+    async def durable(self, seq: int) -> None:
+        """Return once the event numbered ``seq`` is on disk (and published)."""
+        if seq <= self._published:
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if seq <= self._published:
+                return
+            self._waiters.append((seq, loop, future))
+        await future
+
+    def wait_published(self, seq: int, *, timeout: float = 5.0) -> bool:
+        """From a plain thread: wait (up to ``timeout``) until ``seq`` is durable and published."""
+        end = time.monotonic() + timeout
+        while self._published < seq:
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.0005)
+        return True
+
+    def persisted(self, seq: int) -> None:
+        """The ticker committed every record up to ``seq`` to the database: the journal may let them go."""
+        if self.journal is not None:
+            self.journal.drained(seq)
 
     def take_pending(self) -> list[Record]:
         with self._lock:
@@ -174,9 +247,14 @@ class Bus:
         """Records after ``seq`` from memory, or None when memory no longer reaches back that far."""
         with self._lock:
             if not self._ring:
-                return [] if seq >= self._seq else None
+                return [] if seq >= self._published else None
             first = self._ring[0].seq
             if seq + 1 < first:
                 return None
             start = max(0, seq + 1 - first)
             return [self._ring[i] for i in range(start, len(self._ring))]
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -2,9 +2,12 @@
 
 In it: tick handlers read the rows operators wrote (controls, decisions, jobs)
 and apply them; then every event emitted since the last tick is appended in one
-Arrow batch and the projected table rows are upserted. If the file is locked
-past the store's deadline, the records stay in memory and the next tick tries
-again: nothing is dropped.
+Arrow batch and the projected table rows are upserted. The records come from the
+bus once the journal has them on disk; after the commit the journal is told, so
+it can delete what is drained. If the file is locked past the store's deadline
+(or cannot be written), the records stay in memory, safe in the journal, and the
+next tick tries again: nothing is dropped. A failure that repeats is logged once,
+and once more when it clears.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pyarrow as pa
 
 from engine.live.bus import Bus, Record
 from engine.live.projection import Projector
+from engine.live.storage import is_storage_error
 from engine.store.database import Store, StoreBusy
 
 __all__ = ["Ticker", "TickHandler", "records_to_arrow"]
@@ -61,6 +65,17 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
     cols = ", ".join(f'"{c}"' for c in names)
     rows = frame  # noqa: F841 (read by DuckDB's replacement scan)
     con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM rows")
+
+
+_DISK_REFUSALS = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
+
+
+def _disk_refused(exc: BaseException) -> bool:
+    return is_storage_error(exc) or any(text in str(exc) for text in _DISK_REFUSALS)
+
+
+def _kind(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
 class Ticker:
@@ -124,7 +139,10 @@ class Ticker:
         taken: dict = {}
         try:
             with self.store.write() as con:
+                before = self.bus.assigned_seq
                 work(con)
+                if self.bus.assigned_seq != before:  # once durable (a group commit: ~ms), they are published
+                    self.bus.wait_published(self.bus.assigned_seq, timeout=self.settle_timeout)
                 self._take_and_fold()  # events the handlers emitted land in this same commit
                 records = self._unpersisted
                 if records:
@@ -145,14 +163,17 @@ class Ticker:
         except BaseException as exc:
             if taken:
                 self.projector.restore_dirty(taken)
-                # a projection bug must not stop the event log: the next failure drops the rows
-                self._poisoned = repr(exc)
+                # a projection bug must not stop the event log: the next failure drops the rows (a disk that
+                # refuses writes is no bug: those rows wait for it, like the events)
+                if not _disk_refused(exc):
+                    self._poisoned = repr(exc)
             self.failures += 1
             raise
         self._poisoned = None
         committed = len(self._unpersisted)
         if committed:
             self.persisted_seq = self._unpersisted[-1].seq
+            self.bus.persisted(self.persisted_seq)
             if self._keep_lag:
                 now_us = time.time_ns() // 1000
                 self.lag_samples.extend((now_us - r.ts_us) / 1e6 for r in self._unpersisted)
@@ -168,14 +189,27 @@ class Ticker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick until ``stop`` is set, then flush what is left."""
+        failing: str | None = None  # the failure being repeated: logged when it starts and when it ends
         while not stop.is_set():
             started = time.monotonic()
             try:
                 await asyncio.to_thread(self.flush)
             except StoreBusy as exc:
                 log.warning("events kept in memory (%d waiting): %s", self.backlog, exc)
-            except Exception:
-                log.exception("tick failed; events kept in memory and retried next tick")
+            except Exception as exc:
+                if failing != _kind(exc):
+                    failing = _kind(exc)
+                    if _disk_refused(exc):
+                        log.error("cannot write the database %s: %s; events are kept in memory and in the journal, "
+                                  "and written once it takes writes again (free space on its filesystem)",
+                                  self.store.path, exc)
+                    else:
+                        log.exception("tick failed; events kept in memory (and in the journal) and retried each "
+                                      "tick until it works (logged again only when this changes)")
+            else:
+                if failing is not None:
+                    log.warning("ticks write to the database again (%d events waiting)", self.backlog)
+                    failing = None
             remaining = self.interval - (time.monotonic() - started)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=max(remaining, 0.0))

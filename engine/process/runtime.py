@@ -1,4 +1,9 @@
-"""The engine process: bus, ticker, websockets server and the sessions it runs.
+"""The engine process: journal, bus, ticker, websockets server and the sessions it runs.
+
+At start the journal (``<data-dir>/journal``) is read and repaired: events it holds
+beyond the database's last seq (a kill -9 before the ticker drained them) are
+replayed into the file with their projection, and numbering continues after the
+higher of the two, so no seq a client may have seen is ever given again.
 
 One engine per database file (an OS lock on ``<db>.engine.lock``, engine/engine_lock.py),
 since it alone assigns event seqs. ``assetgen run`` starts one for a single session;
@@ -13,7 +18,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 from engine import events as ev
-from engine.live.bus import Bus
+from engine.live.bus import Bus, Record, encode_frame
+from engine.live.journal import Journal, JournalEntry
 from engine.config import Settings
 from engine.live.projection import Projector
 from engine.store.database import Store
@@ -74,14 +80,19 @@ class Engine:
         # the first start creates the studio's signing identity (engine/credentials/authority.py)
         self.credentials = await asyncio.to_thread(StudioCredentials.open, self.settings.data_dir,
                                                    signing=self.settings.content_credentials)
-        last_seq = (await asyncio.to_thread(self.store.query, "SELECT coalesce(max(seq), 0) FROM events"))[0][0]
-        self.bus = Bus(start_seq=int(last_seq))
+        self.journal = Journal(self.settings.journal_dir)
+        journalled = await asyncio.to_thread(self.journal.recover)
+        last_seq = int((await asyncio.to_thread(self.store.query, "SELECT coalesce(max(seq), 0) FROM events"))[0][0])
+        self.bus = Bus(start_seq=max(last_seq, journalled[-1].seq if journalled else 0), journal=self.journal)
+        self.storage = self.bus.storage
         self.projector = Projector()
         from engine.process.wiring import intent_handlers
 
         self.ticker = Ticker(self.store, self.bus, self.projector, interval=self.settings.tick_seconds,
                              handlers=intent_handlers(self),
                              keep_lag_samples=self.keep_lag_samples)
+        self.replayed = await asyncio.to_thread(self._replay, [e for e in journalled if e.seq > last_seq], last_seq)
+        self.journal.start(self.bus.publish_durable)
         await asyncio.to_thread(self._mark_interrupted)
         self._ticker_task = asyncio.create_task(self.ticker.run(self._stop), name="ticker")
         if self.serve_websockets:
@@ -108,6 +119,8 @@ class Engine:
         self._stop.set()
         if self._ticker_task is not None:
             await self._ticker_task
+        if getattr(self, "journal", None) is not None:
+            await asyncio.to_thread(self.journal.close)
         self._release_lock()
 
     def _acquire_lock(self) -> None:
@@ -123,6 +136,36 @@ class Engine:
         if self._lock_fd is not None:
             release_lock(self._lock_fd)
             self._lock_fd = None
+
+    def _replay(self, entries: list[JournalEntry], last_in_file: int) -> int:
+        """Write the journalled events the file lacks, with the rows they project; returns how many."""
+        self.journal.drained(last_in_file)
+        if not entries:
+            return 0
+        from engine.session.resume import fetch_rows
+        from engine.live.projection import TABLE_KEYS
+
+        if entries[0].seq != last_in_file + 1:
+            log.error("the journal starts at seq %d but the database ends at %d: events %d..%d are lost",
+                      entries[0].seq, last_in_file, last_in_file + 1, entries[0].seq - 1)
+        sessions = sorted({e.session_id for e in entries if e.session_id})
+        marks = ", ".join("?" for _ in sessions)
+        if sessions:
+            with self.store.read() as con:
+                for table in TABLE_KEYS:
+                    self.projector.load(table, fetch_rows(
+                        con, f"SELECT * FROM {table} WHERE session_id IN ({marks})", sessions))
+        records = [Record(e.seq, e.ts_us, e.session_id, e.item_id, e.type, e.payload_json, "") for e in entries]
+        for record in records:
+            record.frame = encode_frame(record.seq, record.ts_iso, record.session_id, record.item_id, record.type,
+                                        record.payload_json)
+        self.bus.publish_durable(records)
+        self.ticker.flush()
+        log.warning("replayed %d journalled events (seq %d..%d) the database lacked after an unclean stop",
+                    len(records), records[0].seq, records[-1].seq)
+        for session_id in sessions:
+            self.projector.forget_session(session_id)
+        return len(records)
 
     def _mark_interrupted(self) -> None:
         """Sessions a dead engine left open are `interrupted` until resumed; stale rows are closed."""
@@ -141,6 +184,7 @@ class Engine:
             self.bus.emit(ev.SessionStatus(session_id=row["session_id"], status="interrupted",
                                            previous=row["status"], reason="the engine running it stopped"))
         if records:
+            self.bus.wait_published(self.bus.assigned_seq, timeout=30)  # on disk, then in this flush
             self.ticker.flush()
             for row in records:
                 self.projector.forget_session(row["session_id"])

@@ -8,6 +8,11 @@ advice, at most one more paid attempt for an unusable answer such as no image),
 each recorded in ``api_retry`` with its cause; 402 pauses with reason
 ``credits``; 401 stops the session; 403 fails the item with the moderation reason.
 
+Money is journalled before it moves: the attempt's ``openrouter_api_call`` (with its
+reservation) is on disk before the request is sent, and its result
+(``api_call_finished`` with cost and generation id) before the result is used, so a
+kill -9 at any moment leaves a record of every paid request.
+
 What was billed is settled even when the call failed (an error after generation
 began, an answer without the image). When an answer carries no numeric cost the
 call keeps its reservation and shows the estimate as *estimated* while
@@ -77,6 +82,7 @@ async def paid_call(
         call = _Settlement(run, reservation, item_id=item_id, call_id=call_id, model=model, purpose=purpose,
                            estimate_usd=estimate_usd, started=started)
         try:
+            await run.bus.durable(run.bus.assigned_seq)  # on disk before a cent can be spent
             result = await run.client.chat_once(model=model, session_id=sid, **request)
         except asyncio.CancelledError:
             run.budget.release(reservation)
@@ -114,6 +120,7 @@ async def paid_call(
                              error_type=_error_type(err), message=_short(err), action=failure_action))
             raise CallFailed(_short(err), error=err, http_status=err.http_status) from None
         await call.finish("ok", result, http_status=200, error=None)
+        await run.bus.durable(run.bus.assigned_seq)  # the bill is on disk before anything uses the answer
         return call_id, result
 
 

@@ -163,11 +163,11 @@ class QualityStep:
         need = self.run.estimate_image(item.asset)
         return budget.limit_usd - budget.spent_usd - budget.reserved_usd >= need
 
-    async def save_and_gate(self, item: "ItemState", image: bytes, image_cost: float) -> str:
+    async def save_and_gate(self, item: "ItemState", image: bytes, image_cost: float, call_id: str | None = None) -> str:
         """Save the image (and any regenerations); returns the item's closing note ('' when all is well)."""
         run = self.run
         if not self.enabled:
-            await run._save(item, image, image_cost)
+            await run._save(item, image, image_cost, call_id)
             return ""
         asset = item.asset
         thresholds = thresholds_for(self.body, asset.type)
@@ -175,7 +175,8 @@ class QualityStep:
         while True:
             path = attempt_path(run.engine.settings.assets_dir, run.session_id, asset.id, attempt)
             assessment = await self.assess(item, image, path=str(path), thresholds=thresholds)
-            await run._save(item, image, image_cost, attempt=attempt, prompt=prompt, quality=assessment.provenance())
+            await run._save(item, image, image_cost, call_id, attempt=attempt, prompt=prompt,
+                            quality=assessment.provenance())
             self._scored(item, assessment, attempt)
             if assessment.passed:
                 return "" if attempt == 1 else f"passed the quality gate on attempt {attempt}"
@@ -195,7 +196,7 @@ class QualityStep:
             run.bus.emit(ev.RegenerationStarted(session_id=run.session_id, item_id=item.item_id, attempt=attempt,
                                                 max_attempts=self.max_attempts, feedback=feedback, prompt=prompt))
             async with run.limiter:
-                image, image_cost = await run._image(item, prompt=prompt)
+                image, image_cost, call_id = await run._image(item, prompt=prompt)
 
     def _scored(self, item: "ItemState", assessment: Assessment, attempt: int) -> None:
         run = self.run

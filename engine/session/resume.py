@@ -130,9 +130,14 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
             cost_usd=p["cost_usd"] or 0.0, latency_ms=p["latency_ms"] or 0.0, call_id=p["call_id"],
             coverage=p["coverage"] or 0.0, score=p["score"] or 0.0))
     terminal = set(ITEM_KEPT_ON_RESUME)
+    # An item's cost is the sum of its calls across every run of the session, not what the last run saw.
+    item_costs: dict[str, float] = {}
+    for call in api_rows:
+        item_costs[call["item_id"]] = item_costs.get(call["item_id"], 0.0) + (call["cost_usd"] or 0.0)
     item_state: dict[str, dict] = {}
     for row in items:
-        state: dict[str, Any] = {"proposals": by_item.get(row["item_id"], []), "cost_usd": row["cost_usd"] or 0.0,
+        state: dict[str, Any] = {"proposals": by_item.get(row["item_id"], []),
+                                 "cost_usd": item_costs.get(row["item_id"], 0.0),
                                  "template_version": row["template_version"], "batch_id": row["batch_id"]}
         if row["status"] in terminal:
             state.update(finished=True, status=row["status"], image_path=row["image_path"])
@@ -146,6 +151,7 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
         "items": item_state, "pending_batches": pending, "asset_ids": asset_ids,
         "spent_usd": sum(c["cost"] or 0.0 for c in calls), "by_model": {c["model"]: c["cost"] or 0.0 for c in calls},
         "template_version": max(versions) if versions else None,
+        "call_costs": {c["call_id"]: c["cost_usd"] or 0.0 for c in api_rows},
     }
 
 

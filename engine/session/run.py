@@ -33,6 +33,8 @@ from engine.vocabulary import session_outcome
 from engine.credentials.sign import png_has_manifest
 from engine.credentials.studio import SIGNED, SIGNING_OFF
 from engine.session.quality import QualityStep, attempt_path
+from engine.live.storage import is_storage_error
+from engine.vocabulary import PAUSE_STORAGE
 
 if TYPE_CHECKING:
     from engine.session.host import SessionHost
@@ -90,6 +92,7 @@ class SessionRun:
                 for key, value in saved.items():
                     setattr(self.items[item_id], key, value)
         self.resumed = bool(resumed)
+        self.recorded_call_costs: dict[str, float] = resumed.get("call_costs") or {}
         self.pending_batches: dict[str, dict] = resumed.get("pending_batches") or {}
         self.gates: dict[str, BatchGate] = {}
         self.tasks: dict[str, asyncio.Task] = {}
@@ -115,6 +118,26 @@ class SessionRun:
             return
         previous, self.status = self.status, status
         self.bus.emit(ev.SessionStatus(session_id=self.session_id, status=status, previous=previous, reason=reason))
+
+    def _storage_changed(self, fault) -> None:
+        """On the loop: a storage fault pauses new paid work; when every write works again it goes on."""
+        if fault is not None and not self.paused:
+            self.hold(PAUSE_STORAGE, source="engine", result=fault.message)
+        elif fault is None and self.paused and self.pause_reason == PAUSE_STORAGE:
+            self.release(source="engine", reason=PAUSE_STORAGE, result="storage takes writes again")
+
+    def _watch_storage(self):
+        loop = asyncio.get_running_loop()
+
+        def changed(fault) -> None:  # any thread (the journal's writer reports from its own)
+            try:
+                loop.call_soon_threadsafe(self._storage_changed, fault)
+            except RuntimeError:
+                pass
+        self.bus.storage.watch(changed)
+        if self.bus.storage.fault is not None:
+            self._storage_changed(self.bus.storage.fault)
+        return changed
 
     async def pause(self, reason: str, message: str = "") -> None:
         """Pause on the engine's own account (budget, credits, approval) and wait for resume."""
@@ -166,6 +189,10 @@ class SessionRun:
     async def reserve(self, amount: float, model: str) -> Reservation:
         while True:
             await self._running.wait()
+            fault = self.bus.storage.fault
+            if fault is not None:  # the journal or the image folder refuses writes: spend nothing
+                await self.pause(PAUSE_STORAGE, fault.message)
+                continue
             reservation = self.budget.try_reserve(amount, model)
             if reservation is not None:
                 return reservation
@@ -209,6 +236,7 @@ class SessionRun:
             self.gates[batch_id] = BatchGate(self, batch_id, item_ids, gated=gated,
                                              existing=self.pending_batches.get(batch_id))
         self.engine.register_run(self)
+        storage_watch = self._watch_storage()
         try:
             self._progress()
             for item in todo:
@@ -220,6 +248,7 @@ class SessionRun:
             self.set_status("interrupted", f"the engine stopped; continue with `assetgen run --resume {sid}`")
             raise
         finally:
+            self.bus.storage.unwatch(storage_watch)
             for gate in self.gates.values():
                 gate.close()
             self.engine.unregister_run(self)
@@ -348,13 +377,13 @@ class SessionRun:
         async with self.limiter:
             await self._breathe()
             self._stage(item, "image")
-            image, cost = await self._image(item)
+            image, cost, call_id = await self._image(item)
             await self._breathe()
             self._stage(item, "save")
             if not self.quality.enabled:
-                await self._save(item, image, cost)
+                await self._save(item, image, cost, call_id)
         # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one again)
-        note = await self.quality.save_and_gate(item, image, cost) if self.quality.enabled else ""
+        note = await self.quality.save_and_gate(item, image, cost, call_id) if self.quality.enabled else ""
         if gate is not None:
             gate.item_done(item.item_id)
         return "saved", note
@@ -362,7 +391,7 @@ class SessionRun:
     def _seed(self, item: ItemState) -> int:
         return zlib.crc32(f"{self.spec.seed}:{item.asset.id}".encode()) & 0x7FFFFFFF
 
-    async def _image(self, item: ItemState, *, prompt: str | None = None) -> tuple[bytes, float]:
+    async def _image(self, item: ItemState, *, prompt: str | None = None) -> tuple[bytes, float, str]:
         asset = item.asset
         call_id, result = await paid_call(
             self, item_id=item.item_id, purpose="image", model=self.spec.image_model,
@@ -374,9 +403,9 @@ class SessionRun:
         )
         if not result.images:
             raise CallFailed(f"{self.spec.image_model} returned no image")
-        return result.images[0], float(result.cost_usd or 0.0)
+        return result.images[0], float(result.cost_usd or 0.0), call_id
 
-    def _provenance(self, item: ItemState, image_cost: float) -> dict:
+    def _provenance(self, item: ItemState, image_cost: float, call_id: str | None = None) -> dict:
         return {
             "session_id": self.session_id, "item_id": item.item_id, "asset_id": item.asset.id,
             "asset_type": item.asset.type, "tier": item.asset.tier, "title": item.asset.title,
@@ -384,27 +413,39 @@ class SessionRun:
             "seed": self._seed(item), "template_version": item.template_version,
             "candidates": [{"model": p.model, "prompt": p.prompt, "confidence": p.confidence, "score": p.score,
                             "coverage": round(p.coverage, 4), "cost_usd": p.cost_usd} for p in item.proposals],
+            # the item's every call, across resumes; the image call is named so a resume can adopt its cost
             "costs": {"prompt_usd": round(item.cost_usd - image_cost, 8), "image_usd": image_cost,
-                      "total_usd": round(item.cost_usd, 8)},
+                      "total_usd": round(item.cost_usd, 8), "image_call_id": call_id},
             "decisions": item.decisions, "provider": self.spec.provider, "simulated": self.simulated,
             "catalog": self.catalog_path,
         }
 
-    async def _save(self, item: ItemState, image: bytes, image_cost: float, *, attempt: int = 1,
-                    prompt: str | None = None, quality: dict | None = None) -> None:
+    async def _save(self, item: ItemState, image: bytes, image_cost: float, call_id: str | None = None, *,
+                    attempt: int = 1, prompt: str | None = None, quality: dict | None = None) -> None:
         path = attempt_path(self.engine.settings.assets_dir, self.session_id, item.asset.id, attempt)
         width, height = png_size(image)
-        provenance = self._provenance(item, image_cost)
+        provenance = self._provenance(item, image_cost, call_id)
         if quality is not None:  # the scorecard travels with the file (docs/quality.md), and in its credentials
             provenance.update(prompt=prompt or item.prompt, attempt=attempt, quality=quality)
+        parameters = parameters_text(prompt or item.prompt, model=self.spec.image_model, seed=self._seed(item),
+                                     width=width, height=height, cost_usd=item.cost_usd)
         credentials = getattr(self.engine, "credentials", None)
         seal = credentials.seal(provenance, title=path.name) if credentials else None
-        # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
-        saved = await asyncio.get_running_loop().run_in_executor(_SAVER, functools.partial(
-            save_png, path, image, parameters=parameters_text(
-                prompt or item.prompt, model=self.spec.image_model, seed=self._seed(item), width=width, height=height,
-                cost_usd=item.cost_usd), provenance=provenance,
-            xmp=credentials.xmp(provenance) if credentials else None, seal=seal))
+        write = functools.partial(save_png, path, image, parameters=parameters, provenance=provenance,
+                                  xmp=credentials.xmp(provenance) if credentials else None, seal=seal)
+        storage = self.bus.storage
+        while True:
+            try:
+                # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
+                saved = await asyncio.get_running_loop().run_in_executor(_SAVER, write)
+                break
+            except OSError as exc:
+                if not is_storage_error(exc):
+                    raise
+                # The image is paid for and in memory: keep it, pause new paid work, try again each tick.
+                storage.failed("images", path, exc)
+                await asyncio.sleep(self.engine.settings.tick_seconds)
+        storage.recovered("images")
         item.image_path = str(saved.path)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
                                     width=saved.width, height=saved.height, bytes=saved.bytes,
@@ -423,6 +464,7 @@ class SessionRun:
             return False
         item.image_path = str(path)
         item.prompt = provenance.get("prompt")
+        self._adopt_image_cost(item, provenance)
         data = path.read_bytes()
         width, height = png_size(data)
         self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(path),
@@ -431,3 +473,17 @@ class SessionRun:
                                     sha256=hashlib.sha256(data).hexdigest(),
                                     credentials=SIGNED if png_has_manifest(data) else SIGNING_OFF))
         return True
+
+    def _adopt_image_cost(self, item: ItemState, provenance: dict) -> None:
+        """The file records what its image cost; if the call's bill never reached the log, it counts now."""
+        costs = provenance.get("costs") or {}
+        call_id, cost = costs.get("image_call_id"), float(costs.get("image_usd") or 0.0)
+        if not call_id or not cost:
+            return
+        if self.recorded_call_costs.get(call_id, 0.0) > 0:
+            return  # already counted
+        self.settle(Reservation(0, 0.0, self.spec.image_model), cost, model=self.spec.image_model,
+                    item_id=item.item_id, call_id=call_id, purpose="image")
+        self.bus.emit(ev.ApiCostSettled(session_id=self.session_id, item_id=item.item_id, call_id=call_id,
+                                        model=self.spec.image_model, cost_usd=cost, estimated=False,
+                                        source="provenance"))

@@ -98,7 +98,7 @@ def save_png(path: Path, image: bytes, *, parameters: str, provenance: dict[str,
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # a full disk must not keep a half image (or its space)
         raise
     return SavedImage(path=path, width=width, height=height, bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
 

@@ -30,6 +30,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere, even without the
 
 import engine.events as ev  # noqa: E402
 from engine.live.bus import Bus  # noqa: E402
+from engine.live.journal import Journal  # noqa: E402
 from engine.live.projection import Projector  # noqa: E402
 from engine.store.database import Store  # noqa: E402
 from engine.live.ticker import Ticker  # noqa: E402
@@ -151,8 +152,11 @@ def _summary(proc: subprocess.Popen, timeout: float) -> dict:
 
 
 async def _write(store: Store, *, rate: float, duration: float, tick: float, mix: EventMix,
-                 applier: ControlApplier, others: list[subprocess.Popen]) -> dict:
-    bus = Bus()
+                 applier: ControlApplier, others: list[subprocess.Popen], journal_dir: Path | None = None) -> dict:
+    journal = Journal(journal_dir) if journal_dir is not None else None
+    bus = Bus(journal=journal)
+    if journal is not None:
+        journal.start(bus.publish_durable)
     ticker = Ticker(store, bus, Projector(), interval=tick, handlers=[applier],
                     keep_lag_samples=int(rate * (duration + 5)) + 1000)
     stop = asyncio.Event()
@@ -173,14 +177,17 @@ async def _write(store: Store, *, rate: float, duration: float, tick: float, mix
         await asyncio.sleep(0.05)  # keep ticking: the others' last control rows are applied as usual
     stop.set()
     await ticking
+    if journal is not None:
+        journal.close()
     total_seconds = time.monotonic() - started
-    return {"emitted": bus.last_seq, "emit_seconds": emit_seconds, "total_seconds": total_seconds,
+    return {"emitted": bus.last_seq, "journal_groups": journal.groups if journal else None, "emit_seconds": emit_seconds, "total_seconds": total_seconds,
             "persisted_seq": ticker.persisted_seq, "flushes": ticker.flushes, "tick_failures": ticker.failures,
             "lag_samples": list(ticker.lag_samples), "attach_retries": store.stats["attach_retries"]}
 
 
 def run_contention(path: Path, *, duration: float = 5.0, rate: float = 2000.0, tick: float = 0.25,
-                   readers: int = 2, read_interval: float = 0.5, control_interval: float = 1.0) -> dict:
+                   readers: int = 2, read_interval: float = 0.5, control_interval: float = 1.0,
+                   journal_dir: Path | None = None) -> dict:
     """An engine-like writer in this process while readers and a control-row inserter run in others.
 
     Returns the writer's figures, each other process's summary, the control rows' latencies and the
@@ -195,7 +202,7 @@ def run_contention(path: Path, *, duration: float = 5.0, rate: float = 2000.0, t
     applier = ControlApplier()
     try:
         writer = asyncio.run(_write(store, rate=rate, duration=duration, tick=tick, mix=EventMix(),
-                                    applier=applier, others=[*reader_procs, inserter]))
+                                    applier=applier, others=[*reader_procs, inserter], journal_dir=journal_dir))
         reader_results = [_summary(p, timeout=30) for p in reader_procs]
         inserter_result = _summary(inserter, timeout=30)
         unapplied = store.query("SELECT count(*) FROM controls WHERE applied_at IS NULL")[0][0]
