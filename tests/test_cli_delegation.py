@@ -3,9 +3,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from engine.store import Store
 
 from conftest import wait_until
+
+pytestmark = pytest.mark.slow  # starts a `python -m engine serve` daemon and a `run`
 
 
 def test_run_hands_the_session_to_the_running_daemon_and_follows_it(tmp_path):
