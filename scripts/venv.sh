@@ -82,11 +82,13 @@ ensure_venv() {  # ensure_venv DIR PYTHON [EXTRA]: DIR made once with PYTHON, th
     "$py" -m venv "$dir" || { rm -rf "$dir"; return 1; }
   fi
   # Re-install only when pyproject.toml changed (the install is editable: code changes need nothing).
+  # pip compiles the dependencies' .pyc now: with PYTHONDONTWRITEBYTECODE set (as on CI) nothing else
+  # would, and every test subprocess would compile pandas again (seconds each).
   stamp="$dir/.assetgen-installed${extra:+-$extra}"
   want=$(cksum < pyproject.toml)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "installing assetgen${extra:+[$extra]} into $dir (log: $dir/install.log)…" >&2
-    if ! "$dir/bin/python" -m pip install --disable-pip-version-check --no-compile -e ".${extra:+[$extra]}" \
+    if ! "$dir/bin/python" -m pip install --disable-pip-version-check -e ".${extra:+[$extra]}" \
         >"$dir/install.log" 2>&1; then
       grep -v "is ignored: it is neither a file nor a directory" "$dir/install.log" | tail -n 15 >&2
       echo "error: installing into $dir failed (full log: $dir/install.log)" >&2
