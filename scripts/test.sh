@@ -26,7 +26,8 @@ status=0
 
 started=$SECONDS
 if .venv/bin/python -m pytest "$@"; then result=passed; else result="FAILED"; status=1; fi
-summary+=("Python $main_minor (.venv): whole suite $result in $((SECONDS - started)) s")
+what=${*:+pytest $*}  # what ran: the whole suite unless arguments narrowed it
+summary+=("Python $main_minor (.venv): ${what:-whole suite} $result in $((SECONDS - started)) s")
 
 for minor in $(supported_minors); do
   [ "$minor" != "$main_minor" ] || continue
