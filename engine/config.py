@@ -62,6 +62,12 @@ class Settings:
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
+    def as_env(self) -> dict[str, str]:
+        """The ASSETGEN_* variables that make a child process (engine, console) resolve these same settings."""
+        return {"ASSETGEN_DATA_DIR": str(self.data_dir), "ASSETGEN_DB": str(self.db_path),
+                "ASSETGEN_WS_HOST": self.ws_host, "ASSETGEN_WS_PORT": str(self.ws_port),
+                "ASSETGEN_CONSOLE_PORT": str(self.console_port)}
+
 
 def safe_name(text: str) -> str:
     """A file or folder name made from an id: only letters, digits, dot, dash and underscore."""

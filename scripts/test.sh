@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Installs what the tests need, then runs the whole suite. `.ci/run` runs exactly this.
+# The README's second command; `.ci/run` runs exactly this. Arguments go to pytest.
+#   1. makes the project virtual environment .venv once (later runs reuse it) and installs the test extra;
+#   2. runs the whole suite in it;
+#   3. runs the fast tests (-m "not slow") under every other supported Python found on this machine,
+#      each in its own .venv-3.X. A supported Python that is not installed is reported, not failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/venv.sh
 
 # The browser tests drive Debian's chromium through Playwright (Playwright's own browser download
 # cannot work offline); install it when missing and we are allowed to.
@@ -13,5 +18,41 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
-exec python3 -m pytest "$@"
+python=$(main_python)
+ensure_venv .venv "$python" test
+main_minor=$(python_minor .venv/bin/python)
+summary=()
+status=0
+
+started=$SECONDS
+if .venv/bin/python -m pytest "$@"; then result=passed; else result="FAILED"; status=1; fi
+what=${*:+pytest $*}  # what ran: the whole suite unless arguments narrowed it
+summary+=("Python $main_minor (.venv): ${what:-whole suite} $result in $((SECONDS - started)) s")
+
+for minor in $(supported_minors); do
+  [ "$minor" != "$main_minor" ] || continue
+  if ! py=$(find_python "$minor"); then
+    summary+=("Python $minor: not found on this machine (PATH, /usr/bin, /usr/local/bin, pyenv); skipped")
+    continue
+  fi
+  echo
+  echo "== fast tests (-m 'not slow') under Python $minor: $py, in .venv-$minor"
+  started=$SECONDS
+  if ! ensure_venv ".venv-$minor" "$py" test; then
+    summary+=("Python $minor ($py): could not make .venv-$minor (see above); FAILED")
+    status=1
+    continue
+  fi
+  code=0
+  ".venv-$minor/bin/python" -m pytest -m "not slow" "$@" || code=$?
+  case $code in
+    0) result=passed ;;
+    5) result="passed (nothing selected)" ;;  # e.g. arguments naming only slow tests
+    *) result=FAILED; status=1 ;;
+  esac
+  summary+=("Python $minor (.venv-$minor): fast tests $result in $((SECONDS - started)) s")
+done
+
+echo
+printf '%s\n' "${summary[@]}"
+exit $status

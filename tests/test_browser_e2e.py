@@ -20,6 +20,7 @@ from browser_support import ARTIFACTS, CHROMIUM, launch_chromium, start_studio
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(),
                        reason=f"{CHROMIUM} is missing: install Debian's chromium (./scripts/test.sh does)"),
 ]

@@ -4,8 +4,11 @@ import subprocess
 import sys
 
 from engine.store.database import Store
+import pytest
 
 from conftest import wait_until
+
+pytestmark = pytest.mark.slow  # starts a `python -m engine serve` daemon and a `run`
 
 
 def test_run_hands_the_session_to_the_running_daemon_and_follows_it(tmp_path):

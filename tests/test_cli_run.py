@@ -12,7 +12,7 @@ import pytest
 from engine.session.save import read_provenance, read_text_chunks
 from engine.store.database import Store
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]  # starts `python -m engine run`
 
 
 def test_run_test_icons_exits_0_prints_the_session_and_saves_three_pngs(tmp_path):

@@ -4,6 +4,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from helpers.backbone_procs import follow, spawn
 
 from conftest import wait_until
@@ -14,6 +16,7 @@ def assetgen(db_path, *args, timeout=30):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_sql_answers_while_an_engine_writes_continuously(db_path):
     writer = spawn("engine", db_path, "--batch", "2000")
     try:

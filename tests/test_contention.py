@@ -12,6 +12,7 @@ from engine.store.database import Store
 BATCH = 2000
 
 
+@pytest.mark.slow
 def test_writer_readers_and_a_users_inserts_share_the_file(db_path):
     result = run_contention(db_path, duration=4.0, rate=1000, tick=0.25)
     writer, log = result["writer"], result["log"]
@@ -30,6 +31,7 @@ def test_writer_readers_and_a_users_inserts_share_the_file(db_path):
     assert max(result["control_latency"].values()) <= 1.0  # ...within 1 s of its created_at
 
 
+@pytest.mark.slow
 def test_kill_9_mid_stream_loses_at_most_the_last_tick(db_path, wait_until):
     engine = spawn("engine", db_path, "--batch", BATCH)
     lines = follow(engine)

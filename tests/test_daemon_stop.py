@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from browser_support import free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -17,6 +18,8 @@ from engine.store.database import Store
 from engine.ws.protocol import hello_message
 
 from conftest import wait_until
+
+pytestmark = pytest.mark.slow  # each test starts `python -m engine serve` daemons
 
 
 async def _follow_until_closed(port: int, token: str, daemon: subprocess.Popen, *, stop_after_saved: int) -> list[dict]:

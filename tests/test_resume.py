@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from helpers.engine_child import SqlShell, engine_cli, plain_execute
 from helpers.live_engine import icons_spec, live_engine, run_async, start_session, until
 
@@ -85,6 +86,7 @@ def assert_paid_once_and_complete(db: Path, data: Path, session_id: str) -> None
         store.close()
 
 
+@pytest.mark.slow
 def test_after_kill_9_run_resume_finishes_the_session_without_paying_twice(tmp_path, wait_until):
     data = tmp_path / "data"
     session_id = kill_mid_session(data, wait_until)
@@ -105,6 +107,7 @@ def test_after_kill_9_run_resume_finishes_the_session_without_paying_twice(tmp_p
     assert_paid_once_and_complete(data / "studio.duckdb", data, session_id)
 
 
+@pytest.mark.slow
 def test_the_daemon_resumes_what_a_killed_engine_left_running(tmp_path, wait_until):
     data = tmp_path / "data"
     session_id = kill_mid_session(data, wait_until)
@@ -132,6 +135,7 @@ def test_the_daemon_resumes_what_a_killed_engine_left_running(tmp_path, wait_unt
     assert_paid_once_and_complete(settings.db_path, data, session_id)
 
 
+@pytest.mark.slow
 def test_a_decision_written_while_the_engine_was_down_applies_on_resume(tmp_path, wait_until):
     data = tmp_path / "data"
     db = data / "studio.duckdb"

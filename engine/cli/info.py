@@ -6,6 +6,7 @@ and does its work through engine modules, so what the CLI can do, tests and the 
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -58,6 +59,37 @@ def status(ctx: Context):
 
 
 # Commands defined in other modules register themselves below this line.
+
+
+# --- doctor (engine/process/doctor.py) -------------------------------------------------------------------
+@cli.command()
+@click.option("--port", type=int, help="Console port to check. Default 4500 (or ASSETGEN_CONSOLE_PORT).")
+@click.option("--ws-port", type=int, help="Engine websockets port to check. Default 4501 (or ASSETGEN_WS_PORT).")
+@click.option("--provider", type=click.Choice(["standin", "openrouter"]), default="standin", show_default=True,
+              help="openrouter: also check that OPENROUTER_API_KEY reaches OpenRouter (needs the network).")
+@click.option("--chromium", "chromium_path", default="/usr/bin/chromium", show_default=True,
+              type=click.Path(dir_okay=False), help="The chromium the browser tests drive.")
+@pass_ctx
+def doctor(ctx: Context, port, ws_port, provider, chromium_path):
+    """Check this machine can run the studio, and say what to do about each problem.
+
+    Python version, the project venv, chromium, ports 4500/4501 (and who holds
+    them), the data dir, the database's lock holder, the OpenRouter key (never
+    printed) and the price snapshot's age. Exits 1 when something blocks a run.
+
+    \b
+    Examples:
+      assetgen doctor
+      assetgen doctor --provider openrouter     # also asks OpenRouter whether the key works
+      assetgen doctor --port 4600 --ws-port 4601
+    """
+    from engine.cli.doctor import exit_code, format_report, run_checks  # noqa: PLC0415
+
+    settings = ctx.settings.with_(console_port=ctx.settings.console_port if port is None else port,
+                                  ws_port=ctx.settings.ws_port if ws_port is None else ws_port)
+    checks = run_checks(settings, provider=provider, chromium_path=chromium_path)
+    click.echo(format_report(checks))
+    sys.exit(exit_code(checks))
 
 
 # --- prompt templates and the asset catalog (engine/templates.py, engine/catalog.py) -----------

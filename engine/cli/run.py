@@ -130,17 +130,29 @@ def serve(ctx: Context, max_sessions, ws_host, ws_port):
 
 
 @cli.command()
-@click.option("--port", type=int, default=4500, show_default=True, help="Console port.")
+@click.option("--port", type=int, help="Console port. Default 4500 (or ASSETGEN_CONSOLE_PORT).")
+@click.option("--ws-port", type=int, help="Engine websockets port. Default 4501 (or ASSETGEN_WS_PORT).")
 @click.option("--demo/--no-demo", default=True, show_default=True, help="Queue a 3-icon demo session when the studio is empty.")
 @pass_ctx
-def up(ctx: Context, port, demo):
+def up(ctx: Context, port, ws_port, demo):
     """Start the engine daemon and the console together; Ctrl-C stops both.
 
     \b
     Console: http://localhost:4500   Websockets: ws://127.0.0.1:4501
+    Another pair of ports (e.g. when 4500 is taken; `assetgen doctor` says by whom):
+      assetgen up --port 4600 --ws-port 4601
     """
-    env = {**os.environ, "ASSETGEN_DATA_DIR": str(ctx.settings.data_dir), "ASSETGEN_DB": str(ctx.settings.db_path),
-           "ASSETGEN_CONSOLE_PORT": str(port)}
+    # One place for the ports: the settings, handed to both children through their environment.
+    settings = ctx.settings.with_(console_port=ctx.settings.console_port if port is None else port,
+                                  ws_port=ctx.settings.ws_port if ws_port is None else ws_port)
+    port = settings.console_port
+    from engine.process.doctor import FAIL, check_port
+
+    for check in (check_port(port, role="console", option="--port"),
+                  check_port(settings.ws_port, role="engine websockets", option="--ws-port")):
+        if check.status == FAIL:  # say who holds it before starting anything, not a child's traceback after
+            raise click.ClickException(f"{check.found}.\n  → {check.todo}")
+    env = {**os.environ, **settings.as_env()}
     if demo and not ctx.store.query("SELECT count(*) FROM sessions")[0][0] \
             and not ctx.store.query("SELECT count(*) FROM jobs")[0][0]:
         job_id = submit_job(ctx.store, RunSpec(test=True, test_type="icons", speed="slow").to_dict(),
@@ -151,7 +163,8 @@ def up(ctx: Context, port, demo):
                                 "--server.port", str(port), "--server.address", "127.0.0.1",
                                 "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                                env=env, cwd=REPO_ROOT)
-    click.echo(f"Console: http://localhost:{port}   (engine PID {engine.pid}, console PID {console.pid}; Ctrl-C stops both)")
+    click.echo(f"Console: http://localhost:{port}   Websockets: {settings.ws_url}   "
+               f"(engine PID {engine.pid}, console PID {console.pid}; Ctrl-C stops both)")
     stopping = False
 
     def stop(*_):
