@@ -83,7 +83,7 @@ def doctor(ctx: Context, port, ws_port, provider, chromium_path):
       assetgen doctor --provider openrouter     # also asks OpenRouter whether the key works
       assetgen doctor --port 4600 --ws-port 4601
     """
-    from engine.cli.doctor import exit_code, format_report, run_checks  # noqa: PLC0415
+    from engine.process.doctor import exit_code, format_report, run_checks  # noqa: PLC0415
 
     settings = ctx.settings.with_(console_port=ctx.settings.console_port if port is None else port,
                                   ws_port=ctx.settings.ws_port if ws_port is None else ws_port)

@@ -23,12 +23,12 @@ from typing import Iterable, Mapping
 
 import httpx
 
-from engine.config import Settings
+from engine.config import REPO_ROOT, Settings
 from engine.process.runtime import engine_lock_holder
 from engine.store.database import StoreBusy
 
 __all__ = [
-    "OK", "WARN", "FAIL", "Check", "DEFAULT_CHROMIUM", "REPO_ROOT",
+    "OK", "WARN", "FAIL", "Check", "DEFAULT_CHROMIUM",
     "supported_pythons", "check_python", "check_venv", "check_chromium", "check_port", "port_holders",
     "describe_pid", "check_data_dir", "check_database", "check_openrouter", "check_price_snapshot",
     "run_checks", "format_report", "exit_code",
@@ -36,7 +36,6 @@ __all__ = [
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # Below this the database and PNGs cannot be written; below the warning level a long catalog may not fit.
 MIN_FREE_MB, LOW_FREE_MB = 50, 1024
 SNAPSHOT_MAX_AGE_DAYS = 90
