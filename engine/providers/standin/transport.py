@@ -52,8 +52,8 @@ ASPECT_SIZES = {"1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:
                 "4:3": (1184, 864), "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344),
                 "16:9": (1344, 768), "21:9": (1536, 672)}
 _SIZE_FACTOR = {"1K": 1, "2K": 2, "4K": 4}
-_REMEMBERED_BODIES = 20_000  # request bodies whose repeats draw afresh (a retry is not the same answer again)
-_REMEMBERED_GENERATIONS = 10_000  # generations GET /generation can still find
+_REMEMBERED_BODIES = 5_000  # request bodies whose repeats draw afresh (a retry is not the same answer again)
+_REMEMBERED_GENERATIONS = 2_000  # generations GET /generation can still find
 
 
 @dataclass(frozen=True)
