@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-__all__ = ["Event", "EVENT_TYPES", "event_class", "payload_fields"]
+__all__ = ["Event", "EVENT_TYPES", "ITEMS_PER_EVENT", "event_class", "payload_fields"]
 
 EVENT_TYPES: dict[str, type["Event"]] = {}
 
@@ -64,8 +64,17 @@ class GenerationStart(Event):
     catalog: str
     simulated: bool
     resumed: bool = False
-    items: list = None  # [{item_id, asset_id, asset_type, tier, title}]
+    items: list = None  # [{item_id, asset_id, asset_type, tier, title}]: the first ITEMS_PER_EVENT; items_planned has the rest
     params: dict = None
+
+
+# generation_start and items_planned list at most this many items each: no event grows with the session.
+ITEMS_PER_EVENT = 500
+
+
+@_event("items_planned", "core")
+class ItemsPlanned(Event):
+    items: list  # [{item_id, asset_id, asset_type, tier, title}], at most ITEMS_PER_EVENT
 
 
 @_event("generation_complete", "core")
@@ -307,6 +316,7 @@ class ItemFinished(Event):
     reason: str
     cost_usd: float
     image_path: str | None = None
+    planned: dict | None = None  # an item that ends before it began: its listing {asset_id, asset_type, tier, title}
 
 
 @_event("image_saved", "lifecycle")

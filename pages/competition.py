@@ -32,8 +32,9 @@ with per_item:
             st.caption("No competition in this session yet.")
         else:
             labels = dict(zip(items["item_id"], items["asset_id"].fillna(items["item_id"])))
+            winners = dict(zip(items["item_id"], items["winner"]))  # one lookup per option, not a re-index
             item_id = st.selectbox("Item", list(items["item_id"]), key="comp_item",
-                                   format_func=lambda i: f"{labels[i]} · winner {short_model(items.set_index('item_id').loc[i, 'winner'])}")
+                                   format_func=lambda i: f"{labels[i]} · winner {short_model(winners[i])}")
             with guard():
                 proposals = competition_for_item(db, item_id)
                 dropped = dropped_competitors(db, session_id, item_id)

@@ -17,7 +17,7 @@ def session(tmp_path_factory):
 
 
 def original_of(run):
-    return sorted(run.items.values(), key=lambda i: i.item_id)[0]
+    return sorted(run.recent.values(), key=lambda i: i.item_id)[0]
 
 
 def test_a_webp_rendition_carries_a_manifest_whose_ingredient_is_the_original(session):

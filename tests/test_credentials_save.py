@@ -21,7 +21,7 @@ def session(tmp_path_factory):
 
 
 def one_item(run):
-    return sorted(run.items.values(), key=lambda i: i.item_id)[0]
+    return sorted(run.recent.values(), key=lambda i: i.item_id)[0]
 
 
 def active(store: dict) -> dict:
@@ -30,7 +30,7 @@ def active(store: dict) -> dict:
 
 def test_sd_parsers_reads_prompt_model_seed_and_size_from_a_saved_image(session):
     settings, run = session
-    for item in run.items.values():
+    for item in run.recent.values():
         info = ParserManager().parse(item.image_path)
         assert info is not None, "sd-parsers found no metadata"
         sampler = info.samplers[0]
@@ -45,7 +45,7 @@ def test_sd_parsers_reads_prompt_model_seed_and_size_from_a_saved_image(session)
 
 def test_the_c2pa_reader_trusts_a_saved_image_with_the_studios_anchor_and_reports_no_error(session):
     settings, run = session
-    for item in run.items.values():
+    for item in run.recent.values():
         data = open(item.image_path, "rb").read()
         store, state, results = c2pa_read(data, "image/png", anchors(settings))
         assert state == "Trusted"
@@ -102,7 +102,7 @@ def test_one_changed_byte_is_a_hash_mismatch_for_the_reader_and_for_assetgen_ver
 
 def test_assetgen_verify_passes_every_saved_image_and_matches_the_studios_record(session):
     settings, run = session
-    paths = [item.image_path for item in run.items.values()]
+    paths = [item.image_path for item in run.recent.values()]
     result = assetgen(settings, "verify", *paths, "--format", "json")
     assert result.exit_code == 0, result.output
     reports = json.loads(result.output)

@@ -32,9 +32,10 @@ def test_hundred_items_under_the_documented_faults_end_once_and_every_billed_cen
     store = Store(settings.db_path)
     log = transports[0].log
 
-    assert store.query("SELECT status FROM sessions WHERE session_id = 's-drill'")[0][0] == "completed"
     outcomes = assert_each_item_ends_once(store, run.session_id)
     assert len(outcomes) == 100 and sum(o == "saved" for o in outcomes.values()) >= 95, Counter(outcomes.values())
+    honest = "completed" if set(outcomes.values()) == {"saved"} else "completed_with_failures"
+    assert store.query("SELECT status FROM sessions WHERE session_id = 's-drill'")[0][0] == honest
 
     billed = math.fsum(entry["cost"] for entry in log)
     recorded = store.query("SELECT sum(cost_usd) FROM api_calls WHERE session_id = 's-drill'")[0][0]

@@ -103,14 +103,23 @@ def encode_frame(seq: int, ts_iso: str, session_id, item_id, type_: str, payload
 
 
 Subscriber = Callable[[Record], None]
+RING_BYTES = 8 * 2**20  # the backfill ring's default size: a few thousand events
+_RECORD_OVERHEAD = 200  # the Record itself and its small fields, roughly
+
+
+def _weight(record: Record) -> int:
+    """What a ring record costs in memory, roughly: its frame, its payload text (about as long) and
+    the decoded payload (about twice that again)."""
+    return 4 * len(record.frame) + _RECORD_OVERHEAD
 
 
 class Bus:
     """Thread-safe; subscribers are called in the publishing thread (the emitting one, or the journal's
     writer) and must not block."""
 
-    def __init__(self, *, start_seq: int = 0, ring_size: int = 100_000, backlog_warning: int = 250_000,
-                 max_event_bytes: int = MAX_EVENT_BYTES, journal: "Journal | None" = None):
+    def __init__(self, *, start_seq: int = 0, ring_size: int = 100_000, ring_bytes: int = RING_BYTES,
+                 backlog_warning: int = 250_000, max_event_bytes: int = MAX_EVENT_BYTES,
+                 journal: "Journal | None" = None):
         self._lock = threading.Lock()
         self._seq = start_seq  # the last seq assigned
         self._published = start_seq  # the last seq handed to subscribers and the ticker
@@ -118,7 +127,11 @@ class Bus:
         self.storage = journal.storage if journal is not None else StorageHealth()
         self._waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future]] = []
         self._pending: deque[Record] = deque()
+        # Bounded in records and in bytes: a long session's memory must not grow with its length.
+        # Reconnecting clients that reach back further are served from the events table.
         self._ring: deque[Record] = deque(maxlen=ring_size)
+        self.ring_bytes = ring_bytes
+        self._ring_held = 0
         self._subscribers: list[Subscriber] = []
         self.backlog_warning = backlog_warning
         self._warned = False
@@ -181,7 +194,8 @@ class Bus:
 
     def _publish_locked(self, records) -> tuple:
         self._pending.extend(records)
-        self._ring.extend(records)
+        for record in records:
+            self._keep(record)
         self._published = records[-1].seq
         ready = ()
         if self._waiters:
@@ -234,6 +248,21 @@ class Bus:
         """The ticker committed every record up to ``seq`` to the database: the journal may let them go."""
         if self.journal is not None:
             self.journal.drained(seq)
+
+    def _keep(self, record: Record) -> None:
+        """Add to the backfill ring (lock held), evicting the oldest records past either bound."""
+        ring = self._ring
+        if len(ring) == ring.maxlen:
+            self._ring_held -= _weight(ring[0])  # the deque drops it on append
+        ring.append(record)
+        self._ring_held += _weight(record)
+        while self._ring_held > self.ring_bytes and len(ring) > 1:
+            self._ring_held -= _weight(ring.popleft())
+
+    @property
+    def ring_held_bytes(self) -> int:
+        """About how many bytes the backfill ring holds (its frames and payload texts)."""
+        return self._ring_held
 
     def take_pending(self) -> list[Record]:
         with self._lock:

@@ -4,6 +4,12 @@ The projector folds each event into in-memory rows of ``sessions``, ``items``,
 ``api_calls``, ``proposals`` and ``approvals`` and remembers which rows changed;
 the ticker upserts those rows in the same transaction that appends the events,
 so the tables never disagree with the log.
+
+Memory follows the work in flight, not the session: an item's rows (its
+``items`` row, its ``api_calls`` and ``proposals``) leave memory once written
+while the item is pending or finished; only begun, unfinished items are held.
+A pending item's row comes back when its ``item_started`` arrives, which carries
+every column the pending row had.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ TABLE_KEYS = {
     "scores": ("score_id",),
 }
 _JSON_COLUMNS = {"params", "item_ids", "detail"}
+_CHILD_TABLES = ("api_calls", "proposals")  # rows that belong to one item and leave memory with it
 
 
 def _ts(record: Record) -> datetime:
@@ -43,6 +50,9 @@ class Projector:
     def __init__(self) -> None:
         self._rows: dict[str, dict[tuple, dict[str, Any]]] = {t: {} for t in TABLE_KEYS}
         self._dirty: dict[str, set[tuple]] = {t: set() for t in TABLE_KEYS}
+        self._leaving: set[str] = set()  # item ids whose rows may leave memory once written
+        self._children: dict[str, list[tuple[str, tuple]]] = {}  # item id -> its api_calls / proposals keys
+        self._retired: dict[str, dict[tuple, dict]] = {}  # rows dropped by the last take_dirty (restored on failure)
         self._lock = threading.Lock()
         self._handlers = {
             name[4:]: getattr(self, name) for name in dir(self) if name.startswith("_on_")
@@ -66,7 +76,10 @@ class Projector:
         keys = TABLE_KEYS[table]
         with self._lock:
             for row in rows:
-                self._rows[table][tuple(row[k] for k in keys)] = dict(row)
+                key = tuple(row[k] for k in keys)
+                if table in _CHILD_TABLES and row.get("item_id"):
+                    self._child(row["item_id"], table, key)
+                self._rows[table][key] = dict(row)
 
     def forget_session(self, session_id: str) -> None:
         """Drop a finished session's rows from memory once they are persisted."""
@@ -75,6 +88,14 @@ class Projector:
                 for key in [k for k, r in rows.items() if r.get("session_id") == session_id]:
                     if key not in self._dirty[table]:
                         del rows[key]
+            for item_id in [i for i in self._children if i.startswith(f"{session_id}:")]:
+                del self._children[item_id]
+            self._leaving = {i for i in self._leaving if (i,) in self._rows["items"]}
+
+    def held_rows(self) -> dict[str, int]:
+        """Rows in memory per table (what the engine's memory follows)."""
+        with self._lock:
+            return {table: len(rows) for table, rows in self._rows.items()}
 
     # -- folding events -----------------------------------------------------------------------
     def apply(self, records: Iterable[Record]) -> None:
@@ -138,7 +159,14 @@ class Projector:
         if existing is None:
             self._rows["sessions"][(r.session_id,)].update(items_done=0, cost_usd=0.0, reserved_usd=0.0)
         self._rows["sessions"][(r.session_id,)]["engine_pid"] = os.getpid()
-        for item in p.get("items") or []:
+        self._plan(r, p.get("items") or [], now)
+
+    def _on_items_planned(self, r: Record, p: dict) -> None:
+        self._plan(r, p["items"], _ts(r))
+
+    def _plan(self, r: Record, items: list[dict], now: datetime) -> None:
+        """Pending rows for the items a session will make; they leave memory once written."""
+        for item in items:
             key = (item["item_id"],)
             if key in self._rows["items"]:
                 continue
@@ -147,6 +175,7 @@ class Projector:
                 asset_type=item.get("asset_type"), tier=item.get("tier"), title=item.get("title"),
                 status="pending", stage=None, cost_usd=0.0, updated_at=now,
             )
+            self._leaving.add(item["item_id"])
 
     def _on_generation_complete(self, r: Record, p: dict) -> None:
         self._session(r, status=p["outcome"], outcome=p["outcome"], finished_at=_ts(r),
@@ -175,8 +204,11 @@ class Projector:
         self._session(r, cost_usd=p["total_usd"], reserved_usd=p["reserved_usd"])
 
     def _on_item_started(self, r: Record, p: dict) -> None:
+        # a pending row written earlier has left memory: the event brings back every column it had
+        fresh = {} if (r.item_id,) in self._rows["items"] else {"cost_usd": 0.0}
         self._item(r, asset_id=p["asset_id"], asset_type=p["asset_type"], tier=p["tier"], title=p["title"],
-                   status="in_progress", stage="discovery", started_at=_ts(r))
+                   status="in_progress", stage="discovery", started_at=_ts(r), **fresh)
+        self._leaving.discard(r.item_id)
 
     def _on_pipeline_stage_update(self, r: Record, p: dict) -> None:
         if r.item_id:
@@ -189,15 +221,18 @@ class Projector:
         self._item(r, winner_model=p["model"], final_prompt=p["prompt"])
 
     def _on_item_finished(self, r: Record, p: dict) -> None:
-        self._item(r, status=p["outcome"], outcome=p["outcome"], reason=p["reason"] or None, stage="done",
+        planned = p.get("planned") if (r.item_id,) not in self._rows["items"] else None
+        self._item(r, **(planned or {}), status=p["outcome"], outcome=p["outcome"], reason=p["reason"] or None, stage="done",
                    finished_at=_ts(r), cost_usd=p["cost_usd"],
                    **({"image_path": p["image_path"]} if p.get("image_path") else {}))
+        self._leaving.add(r.item_id)
 
     def _on_image_saved(self, r: Record, p: dict) -> None:
         self._item(r, image_path=p["path"])
 
     def _on_openrouter_api_call(self, r: Record, p: dict) -> None:
         session = self._rows["sessions"].get((r.session_id,), {})
+        self._child(r.item_id, "api_calls", (p["call_id"],))
         self._upsert("api_calls", (p["call_id"],), session_id=r.session_id, item_id=r.item_id,
                      purpose=p["purpose"], model=p["model"], attempt=p["attempt"], started_at=_ts(r),
                      status="in_flight", cost_usd=0.0, cost_estimated=False, simulated=bool(session.get("simulated")))
@@ -218,9 +253,14 @@ class Projector:
                      error=None if not p["estimated"] else "cost unknown: held at the estimate")
 
     def _on_prompt_generated(self, r: Record, p: dict) -> None:
+        self._child(r.item_id, "proposals", (r.item_id, p["model"]))
         self._upsert("proposals", (r.item_id, p["model"]), session_id=r.session_id, prompt=p["prompt"],
                      confidence=p["confidence"], rationale=p["rationale"], call_id=p["call_id"],
                      latency_ms=p["latency_ms"], cost_usd=p["cost_usd"], is_winner=False)
+
+    def _child(self, item_id: str | None, table: str, key: tuple) -> None:
+        if item_id is not None and key not in self._rows[table]:
+            self._children.setdefault(item_id, []).append((table, key))
 
     def _on_model_decision(self, r: Record, p: dict) -> None:
         for entry in p["scores"]:
@@ -311,10 +351,37 @@ class Projector:
                     frames[table] = pa.table(data)
                 except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
                     frames[table] = pd.DataFrame(data, columns=columns)
+            self._retire()
         return frames, taken
+
+    def _retire(self) -> None:
+        """Drop the rows of items that are pending or finished: every change to them is in this write
+        (nothing is dirty after a take). Kept aside until the next take, for ``restore_dirty``."""
+        items = self._rows["items"]
+        retired: dict[str, dict[tuple, dict]] = {t: {} for t in ("items", *_CHILD_TABLES)}
+        for item_id in self._leaving:
+            key = (item_id,)
+            row = items.get(key)
+            if row is not None and row.get("status") != "pending" and row.get("outcome") is None:
+                continue  # begun since: it stays until it finishes
+            if row is not None:
+                retired["items"][key] = items.pop(key)
+            for table, child in self._children.pop(item_id, ()):
+                if child in self._rows[table]:
+                    retired[table][child] = self._rows[table].pop(child)
+        self._leaving = set()
+        self._retired = retired
 
     def restore_dirty(self, taken: dict[str, set[tuple]]) -> None:
         """The write failed: mark the rows changed again so the next tick retries them."""
         with self._lock:
+            for table, rows in self._retired.items():  # rows retired by that take come back to be written
+                for key, row in rows.items():
+                    self._rows[table].setdefault(key, row)
+                    if table == "items":
+                        self._leaving.add(key[0])
+                    else:
+                        self._children.setdefault(row["item_id"], []).append((table, key))
+            self._retired = {}
             for table, keys in taken.items():
                 self._dirty[table] |= keys

@@ -12,6 +12,8 @@ from engine.read.sessions import parse_json
 from engine.store.database import Store
 from engine.vocabulary import ITEM_NOT_SAVED, sql_list
 
+_EXPLORER_WINDOW = 20_000  # seqs in the first window the events explorer reads
+
 __all__ = [
     "gallery_items", "gallery_filters", "resolve_image_path", "read_provenance", "session_history",
     "session_items", "jobs_queue", "event_types", "events_explorer", "frame_to_csv", "frame_to_parquet",
@@ -111,15 +113,35 @@ def event_types(store: Store) -> list[str]:
 def events_explorer(store: Store, *, types: Sequence[str] = (), session_id: str | None = None,
                     item_id: str | None = None, seq_from: int | None = None, seq_to: int | None = None,
                     limit: int = 500) -> pd.DataFrame:
-    """Events newest first, filtered by type, session, item (substring) and an inclusive seq range."""
-    return store.query_df(
-        "SELECT seq, ts, session_id, item_id, type, payload FROM events "
-        "WHERE seq >= coalesce(?, 0) AND seq <= coalesce(?, 9223372036854775807) "
-        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], type)) "
-        "AND (? IS NULL OR session_id = ?) AND (? IS NULL OR contains(item_id, ?)) "
-        "ORDER BY seq DESC LIMIT ?",
-        [seq_from, seq_to, list(types), list(types), session_id, session_id, item_id or None, item_id or None,
-         limit])
+    """Events newest first, filtered by type, session, item (substring) and an inclusive seq range.
+
+    Read in seq windows from the newest down, each twice the last, until ``limit`` rows are found or the
+    range is covered: the newest 500 events of a 2-million-event log cost one small window, not a scan of
+    every payload.
+    """
+    sql = ("SELECT seq, ts, session_id, item_id, type, payload FROM events WHERE seq >= ? AND seq <= ? "
+           "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], type)) "
+           "AND (? IS NULL OR session_id = ?) AND (? IS NULL OR contains(item_id, ?)) "
+           "ORDER BY seq DESC LIMIT ?")
+    filters = [list(types), list(types), session_id, session_id, item_id or None, item_id or None]
+    with store.read() as con:
+        newest = con.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        low, high = max(seq_from or 0, 0), min(newest if seq_to is None else seq_to, newest)
+        frames, found, window = [], 0, max(limit * 4, _EXPLORER_WINDOW)
+        while high >= low and found < limit:
+            start = max(low, high - window + 1)
+            frame = con.execute(sql, [start, high, *filters, limit - found]).df()
+            frames.append(frame)
+            found += len(frame)
+            high, window = start - 1, window * 2
+    frames = [f for f in frames if not f.empty] or frames[:1]
+    if not frames:
+        return _empty_events()
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _empty_events() -> pd.DataFrame:
+    return pd.DataFrame(columns=["seq", "ts", "session_id", "item_id", "type", "payload"])
 
 
 def frame_to_csv(frame: pd.DataFrame) -> bytes:

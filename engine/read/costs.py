@@ -53,18 +53,20 @@ def cost_timeseries(store: Store, *, session_id: str | None = None, max_points_p
     points per series, always keeping each series' last point so it ends at the true total.
     """
     where, params = _session_filter(session_id)
+    # Pre-aggregated: calls are summed into at most ``max_points_per_model`` time buckets per series before
+    # any window runs, so the cost is one pass over the calls, not a sort of every call of a long session.
     return store.query_df(
         f"WITH base AS (SELECT finished_at, model, cost_usd, simulated FROM api_calls c WHERE {where} "
         "  AND finished_at IS NOT NULL AND cost_usd IS NOT NULL), "
-        "tagged AS (SELECT * FROM base UNION ALL SELECT finished_at, '(total)', cost_usd, simulated FROM base WHERE ?), "
-        "calls AS (SELECT finished_at, model, simulated, "
-        "  row_number() OVER (PARTITION BY model ORDER BY finished_at) AS n, "
-        "  count(*) OVER (PARTITION BY model) AS calls, "
-        "  sum(cost_usd) OVER (PARTITION BY model ORDER BY finished_at ROWS UNBOUNDED PRECEDING) AS cumulative_usd "
-        "  FROM tagged) "
-        "SELECT finished_at, model, cumulative_usd, simulated FROM calls "
-        "WHERE n = calls OR n % greatest(1, calls // ?) = 0 ORDER BY finished_at, model",
-        [*params, include_total, max_points_per_model])
+        "span AS (SELECT min(epoch_us(finished_at)) AS t0, "
+        "  greatest(1, (max(epoch_us(finished_at)) - min(epoch_us(finished_at))) // ?) AS width FROM base), "
+        "buckets AS (SELECT model, (epoch_us(finished_at) - t0) // width AS bucket, max(finished_at) AS finished_at, "
+        "  sum(cost_usd) AS cost_usd, bool_or(simulated) AS simulated FROM base, span GROUP BY ALL), "
+        "tagged AS (SELECT * FROM buckets UNION ALL SELECT '(total)', bucket, max(finished_at), sum(cost_usd), "
+        "  bool_or(simulated) FROM buckets WHERE ? GROUP BY bucket) "
+        "SELECT finished_at, model, sum(cost_usd) OVER (PARTITION BY model ORDER BY bucket "
+        "  ROWS UNBOUNDED PRECEDING) AS cumulative_usd, simulated FROM tagged ORDER BY finished_at, model",
+        [*params, max_points_per_model, include_total])
 
 
 def cost_totals(store: Store, *, session_id: str | None = None) -> dict:

@@ -8,6 +8,8 @@ page's reads and the shared helpers; the other pages' reads live in
 
 Events filters prefer ``seq`` ranges and LIMITs: DuckDB skips whole row groups
 by their min/max (zone maps) on ``seq``, whereas an index would slow every insert.
+A bound is passed as a parameter found first (not a subquery), so the scan is pruned:
+every read here costs the same whatever the size of the session or the log.
 """
 from __future__ import annotations
 
@@ -114,9 +116,8 @@ def session_overview(store: Store, session_id: str, *, now: datetime | None = No
         if row is None:
             return None
         info = dict(zip([d[0] for d in cur.description], row))
-        progress = con.execute(
-            "SELECT ts, payload FROM events WHERE session_id = ? AND type = 'progress_update' "
-            "ORDER BY seq DESC LIMIT 1", [session_id]).fetchone()
+        # Only an active session's ETA reads its last progress_update, and that is among the newest events.
+        progress = _latest_event(con, session_id, "progress_update") if info.get("status") in SESSION_ACTIVE else None
         in_flight = con.execute(
             "SELECT count(*) FROM items WHERE session_id = ? AND status IN ('in_progress', 'awaiting_approval')",
             [session_id]).fetchone()[0]
@@ -140,6 +141,17 @@ def session_overview(store: Store, session_id: str, *, now: datetime | None = No
                                budget_usd=info.get("budget_usd"), reserved_usd=float(info.get("reserved_usd") or 0.0)),
     )
     return info
+
+
+def _latest_event(con, session_id: str, event_type: str, *, window: int = 20_000) -> tuple | None:
+    """(ts, payload) of a session's newest event of a type: the newest ``window`` seqs first, then all."""
+    last = con.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+    for after in (last - window, -1):
+        row = con.execute("SELECT ts, payload FROM events WHERE seq > ? AND session_id = ? AND type = ? "
+                          "ORDER BY seq DESC LIMIT 1", [after, session_id, event_type]).fetchone()
+        if row is not None or after < 0:
+            return row
+    return None
 
 
 def stage_counts(store: Store, session_id: str) -> dict[str, int]:
@@ -181,15 +193,22 @@ def stage_timeline(store: Store, session_id: str, *, max_items: int = 60,
     or now if it is still there. Only the ``max_items`` most recently started items.
     """
     now = now or utcnow()
-    frame = store.query_df(
-        "WITH recent AS (SELECT item_id, asset_id, finished_at FROM items WHERE session_id = ? "
-        "  ORDER BY started_at DESC NULLS LAST LIMIT ?), "
-        "stages AS (SELECT e.item_id, e.seq, e.ts AS start, e.payload->>'stage' AS stage "
-        "  FROM events e WHERE e.session_id = ? AND e.type = 'pipeline_stage_update' AND e.item_id IS NOT NULL) "
-        "SELECT s.item_id, r.asset_id, s.stage, s.start, "
-        "  coalesce(lead(s.start) OVER (PARTITION BY s.item_id ORDER BY s.seq), r.finished_at) AS \"end\" "
-        "FROM stages s JOIN recent r USING (item_id) ORDER BY s.item_id, s.seq",
-        [session_id, max_items, session_id])
+    frame = pd.DataFrame(columns=["item_id", "asset_id", "stage", "start", "end"])
+    with store.read() as con:
+        recent = con.execute(  # noqa: F841 (read by DuckDB's replacement scan below)
+            "SELECT item_id, asset_id, finished_at, started_at FROM items WHERE session_id = ? "
+            "ORDER BY started_at DESC NULLS LAST LIMIT ?", [session_id, max_items]).df()
+        since = recent["started_at"].min() if not recent.empty else None
+        if since is not None and not pd.isna(since):
+            # Their stage events all come after the earliest start: a ts bound prunes the rest of the log.
+            frame = con.execute(
+                "WITH stages AS (SELECT e.item_id, e.seq, e.ts AS start, e.payload->>'stage' AS stage "
+                "  FROM events e WHERE e.ts >= ? AND e.session_id = ? AND e.type = 'pipeline_stage_update' "
+                "  AND list_contains(?::VARCHAR[], e.item_id)) "
+                "SELECT s.item_id, r.asset_id, s.stage, s.start, "
+                "  coalesce(lead(s.start) OVER (PARTITION BY s.item_id ORDER BY s.seq), r.finished_at) AS \"end\" "
+                "FROM stages s JOIN recent r USING (item_id) ORDER BY s.item_id, s.seq",
+                [since.to_pydatetime(), session_id, list(recent["item_id"])]).df()
     if not frame.empty:
         frame["end"] = frame["end"].fillna(pd.Timestamp(now)).astype(frame["start"].dtype)
         frame["seconds"] = (frame["end"] - frame["start"]).dt.total_seconds()

@@ -76,20 +76,30 @@ class BatchGate:
         self.expires_at: datetime | None = (existing or {}).get("expires_at")
         self.held = False
         self.done = 0
+        self.approved = 0
         self._timer: asyncio.Task | None = None
 
     # -- items arrive, leave and finish -----------------------------------------------------
+    def has_ticket(self, item_id: str) -> bool:
+        """Decided for this item already: ``wait`` returns at once."""
+        return item_id in self.results
+
     async def wait(self, item: "ItemState") -> Ticket:
-        if item.item_id in self.results:
-            return self.results[item.item_id]
-        future = asyncio.get_running_loop().create_future()
-        self.waiters[item.item_id] = future
-        self.ready[item.item_id] = item
-        self._maybe_request()
-        try:
-            return await future
-        finally:
-            self.waiters.pop(item.item_id, None)
+        iid = item.item_id
+        if iid not in self.results:
+            future = asyncio.get_running_loop().create_future()
+            self.waiters[iid] = future
+            if iid in self.expected:
+                self.ready[iid] = item
+            self._maybe_request()
+            try:
+                await future
+            finally:
+                self.waiters.pop(iid, None)
+        # Decided: the batch forgets the item, so a long session's gates hold only undecided items.
+        self.ready.pop(iid, None)
+        self.expected.discard(iid)
+        return self.results.pop(iid)
 
     def item_left(self, item_id: str) -> None:
         """An item ended before (or instead of) its decision: the batch no longer waits for it."""
@@ -101,9 +111,8 @@ class BatchGate:
 
     def item_done(self, item_id: str) -> None:
         self.done += 1
-        approved = sum(1 for t in self.results.values() if t.approved)
         self.run.bus.emit(ev.BatchProgress(session_id=self.run.session_id, batch_id=self.batch_id,
-                                           done=self.done, total=approved))
+                                           done=self.done, total=self.approved))
 
     def close(self) -> None:
         if self._timer:
@@ -111,7 +120,8 @@ class BatchGate:
 
     # -- the request --------------------------------------------------------------------------
     def _maybe_request(self) -> None:
-        if self.decided or not self.expected or not set(self.ready) >= self.expected:
+        # ready ⊆ expected, so comparing sizes says whether every item has arrived (no per-arrival set walk)
+        if self.decided or not self.expected or len(self.ready) < len(self.expected):
             return
         if not self.requested:
             self._emit_request()
@@ -253,6 +263,7 @@ class BatchGate:
         if self._timer and self._timer is not asyncio.current_task():
             self._timer.cancel()
         self.results.update(tickets)
+        self.approved += sum(1 for t in tickets.values() if t.approved)
         for item_id, ticket in tickets.items():
             future = self.waiters.get(item_id)
             if future is not None and not future.done():

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["prepare_run", "make_client", "ResumeError", "load_resume_state", "fetch_rows"]
 
 STANDIN_BASE_URL = "http://standin.invalid/api/v1"
+STANDIN_LOG_LIMIT = 1_000  # the engine reads no request log: keep only the newest requests
 _JSON_COLUMNS = {"params", "item_ids"}  # the projector's JSON columns (engine/projection.py)
 
 
@@ -37,12 +38,24 @@ def make_client(spec: RunSpec, *, price_book=None) -> OpenRouterClient:
         from engine.providers.standin.transport import StandInTransport
 
         transport = StandInTransport(seed=spec.seed, latency_scale=spec.latency_scale, faults=spec.faults,
-                                     price_book=price_book)
+                                     price_book=price_book, image_size_px=standin_image_px(),
+                                     log_limit=STANDIN_LOG_LIMIT)
         return OpenRouterClient(base_url=STANDIN_BASE_URL, api_key="standin", transport=transport)
     if not os.environ.get("OPENROUTER_API_KEY"):
         raise SpecError("OPENROUTER_API_KEY is not set: export it to spend real credits, or run with "
                         "--provider standin to rehearse offline (the default)")
     return OpenRouterClient()
+
+
+def standin_image_px() -> int | None:
+    """A bench and test knob: ASSETGEN_STANDIN_IMAGE_PX sets the longest side the stand-in draws
+    (small images keep scale runs about the engine, not about drawing 1024² PNGs)."""
+    value = os.environ.get("ASSETGEN_STANDIN_IMAGE_PX", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 8:
+        raise SpecError(f"ASSETGEN_STANDIN_IMAGE_PX must be a whole number of pixels >= 8, got {value!r}")
+    return int(value)
 
 
 def new_session_id() -> str:
@@ -118,11 +131,14 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
         api_rows = fetch_rows(con, "SELECT * FROM api_calls WHERE session_id = ?", [session_id])
     params = session["params"]
     spec = RunSpec.from_dict(json.loads(params) if isinstance(params, str) else params)
+    # Only what this run can still change: the open items and their proposals (finished ones stay on disk).
+    kept = set(ITEM_KEPT_ON_RESUME)
+    open_items = {row["item_id"] for row in items if row["status"] not in kept}
     projector.load("sessions", [session])
-    projector.load("items", items)
-    projector.load("proposals", proposals)
+    projector.load("items", [row for row in items if row["item_id"] in open_items])
+    projector.load("proposals", [row for row in proposals if row["item_id"] in open_items])
     projector.load("approvals", approvals)
-    projector.load("api_calls", api_rows)
+    projector.load("api_calls", [row for row in api_rows if row["item_id"] in open_items])
     by_item: dict[str, list[Proposal]] = {}
     for p in proposals:
         by_item.setdefault(p["item_id"], []).append(Proposal(

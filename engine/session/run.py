@@ -4,6 +4,13 @@ Items run as asyncio tasks with bounded concurrency (by speed); every step is an
 event. Pause stops new paid calls (calls in flight finish), skip cancels one
 item, abort cancels them all; each item ends exactly once with
 ``item_finished``.
+
+Cost per item stays constant at any session size: a task is made only when a
+slot is free (items not begun are a queue, not tasks), an item keeps its slot
+from prompt to image unless the approval gate holds it (and then comes back
+ahead of new items), and a finished item leaves memory: the counts, progress
+and ETA are kept as running totals, and only the last few finished items are
+remembered (``recent``) for controls and tests.
 """
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ import hashlib
 import logging
 import time
 import zlib
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +30,7 @@ from engine.session.gate import BatchGate, plan_batches
 from engine.session.budget import Budget, Reservation
 from engine.session.calls import CallFailed, SessionStopped, paid_call
 from engine.session.competition import Proposal, compete
-from engine.session.limiter import Limiter
+from engine.session.limiter import Limiter, Slot
 from engine.providers.pricing import estimate_tokens
 from engine.providers.openrouter import ModerationError
 from engine.session.save import asset_path, parameters_text, png_size, read_provenance, save_png
@@ -46,9 +54,10 @@ _IMAGE_TOKENS_1K = 1290
 # The saver's own threads: signing (engine/credentials) and the write's fsync run here, so they never queue the
 # ticker's flushes (or a stand-in's renders) behind them on the loop's default executor.
 _SAVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="saver")
+_RECENT_FINISHED = 64  # finished items remembered (skip's "already finished", tests); older ones are only in the log
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemState:
     item_id: str
     asset: Any
@@ -64,6 +73,11 @@ class ItemState:
     decisions: list[dict] = field(default_factory=list)
     image_path: str | None = None
     finished: bool = False
+
+
+def _listing(item: ItemState) -> dict:
+    asset = item.asset
+    return {"asset_id": asset.id, "asset_type": asset.type, "tier": asset.tier, "title": asset.title}
 
 
 class SessionRun:
@@ -83,14 +97,23 @@ class SessionRun:
                              by_model=resumed.get("by_model"))
         self.speed = spec.speed
         self.limiter = Limiter(concurrency_for(spec.speed, spec.concurrency))
+        # Open items only (not begun, or in flight); a finished item moves to ``recent`` and then out of memory.
         self.items: dict[str, ItemState] = {}
+        self.recent: OrderedDict[str, ItemState] = OrderedDict()
+        self.total = len(assets)
+        self.outcomes: Counter[str] = Counter()  # finished items by outcome (resumed ones included)
+        self.flying: dict[str, ItemState] = {}  # begun and not finished, in the order they began
+        saved_items = resumed.get("items") or {}
         for asset in assets:
             item_id = f"{session_id}:{asset.id}"
-            self.items[item_id] = ItemState(item_id=item_id, asset=asset)
-        for item_id, saved in (resumed.get("items") or {}).items():
-            if item_id in self.items:
-                for key, value in saved.items():
-                    setattr(self.items[item_id], key, value)
+            saved = saved_items.get(item_id)
+            if saved and saved.get("finished"):
+                self.outcomes[saved.get("status") or "saved"] += 1
+                continue
+            item = self.items[item_id] = ItemState(item_id=item_id, asset=asset)
+            for key, value in (saved or {}).items():
+                setattr(item, key, value)
+        self._queue: OrderedDict[str, ItemState] = OrderedDict()  # open items not begun, in order
         self.resumed = bool(resumed)
         self.recorded_call_costs: dict[str, float] = resumed.get("call_costs") or {}
         self.pending_batches: dict[str, dict] = resumed.get("pending_batches") or {}
@@ -105,7 +128,8 @@ class SessionRun:
         self.aborted = False
         self.outcome: str | None = None  # one of events.SESSION_TERMINAL once run() returns
         self.started = time.monotonic()
-        self._finished_times: list[float] = []
+        self._finished_here = 0  # items this run finished (resumed ones excluded): the ETA's pace
+        self._last_finished_at: float | None = None
         self.quality = QualityStep(self)
 
     # -- state the controls act on ----------------------------------------------------------
@@ -172,18 +196,39 @@ class SessionRun:
         self.set_status("aborting", "operator")
         return count
 
+    def knows(self, item_id: str) -> bool:
+        """An open item of this run, or one of the last few it finished."""
+        return item_id in self.items or item_id in self.recent
+
+    def item(self, item_id: str) -> ItemState | None:
+        return self.items.get(item_id) or self.recent.get(item_id)
+
     def cancel_item(self, item_id: str, reason: str) -> bool:
         task = self.tasks.get(item_id)
-        item = self.items[item_id]
-        if item.finished or task is None or task.done():
+        if task is not None:
+            if task.done():
+                return False
+            self.stop_reason[item_id] = reason
+            task.cancel()
+            return True
+        item = self._queue.pop(item_id, None)
+        if item is None:
             return False
-        self.stop_reason[item_id] = reason
-        task.cancel()
+        gate = self.gate_of(item)  # not begun: no task to cancel, it just ends here
+        if gate:
+            gate.item_left(item_id)
+        self._finish(item, reason, self._stopped_because(reason))
         return True
 
+    def _stopped_because(self, why: str) -> str:
+        # a fatal error (e.g. a refused key) cancels the other items: they fail for that reason, not by operator
+        return self.fatal if why == "failed" and self.fatal else f"{why} by operator"
+
     def oldest_in_flight(self) -> str | None:
-        flying = [i for i in self.items.values() if i.status == "in_progress" and not i.finished]
-        return min(flying, key=lambda i: i.started_at or 0).item_id if flying else None
+        for item in self.flying.values():  # insertion order: the first is the oldest
+            if item.status == "in_progress":
+                return item.item_id
+        return None
 
     # -- money ------------------------------------------------------------------------------
     async def reserve(self, amount: float, model: str) -> Reservation:
@@ -202,8 +247,9 @@ class SessionRun:
     def settle(self, reservation: Reservation, cost: float, *, model: str, item_id: str, call_id: str,
                purpose: str) -> None:
         self.budget.settle(reservation, cost)
-        if item_id in self.items:
-            self.items[item_id].cost_usd += cost
+        item = self.items.get(item_id)
+        if item is not None:
+            item.cost_usd += cost
         if cost:
             self.bus.emit(ev.OpenrouterCost(session_id=self.session_id, item_id=item_id, call_id=call_id, model=model,
                                             purpose=purpose, cost_usd=cost,
@@ -224,27 +270,24 @@ class SessionRun:
     # -- the run ----------------------------------------------------------------------------
     async def run(self) -> str:
         sid = self.session_id
-        todo = [i for i in self.items.values() if not i.finished]
-        self.bus.emit(ev.GenerationStart(
-            session_id=sid, total=len(self.items), provider=self.spec.provider, speed=self.speed,
-            concurrency=self.limiter.limit, budget_usd=self.spec.budget_usd, catalog=self.catalog_path,
-            simulated=self.simulated, resumed=self.resumed, params=self.spec.to_dict(),
-            items=[{"item_id": i.item_id, "asset_id": i.asset.id, "asset_type": i.asset.type, "tier": i.asset.tier,
-                    "title": i.asset.title} for i in self.items.values()],
-        ))
+        todo = list(self.items.values())
+        self._announce(todo)
         for batch_id, item_ids, gated in plan_batches(self, todo):
             self.gates[batch_id] = BatchGate(self, batch_id, item_ids, gated=gated,
                                              existing=self.pending_batches.get(batch_id))
+        self._queue = OrderedDict((item.item_id, item) for item in todo)
+        del todo
         self.engine.register_run(self)
         storage_watch = self._watch_storage()
         try:
             self._progress()
-            for item in todo:
-                self.tasks[item.item_id] = asyncio.create_task(self._process(item), name=item.item_id)
-            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            await self._feed()
         except asyncio.CancelledError:
             # The engine is stopping (Ctrl-C, SIGTERM): say so now rather than leave the session
-            # looking "running" until some engine starts again.
+            # looking "running" until some engine starts again. Items not begun stay open for --resume.
+            for task in list(self.tasks.values()):
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
             self.set_status("interrupted", f"the engine stopped; continue with `assetgen run --resume {sid}`")
             raise
         finally:
@@ -253,8 +296,10 @@ class SessionRun:
                 gate.close()
             self.engine.unregister_run(self)
         counts = self.counts()
-        outcome = self.outcome = session_outcome((i.status for i in self.items.values()),
-                                                    fatal=bool(self.fatal), aborted=self.aborted)
+        # finished items have left self.items (constant memory): the running tally of outcomes decides
+        ended = [status for status, n in self.outcomes.items() for _ in range(n)]
+        ended += [i.status for i in self.flying.values()]
+        outcome = self.outcome = session_outcome(ended, fatal=bool(self.fatal), aborted=self.aborted)
         for gate in self.gates.values():
             if gate.requested and not gate.decided:  # its items all ended: nothing waits any more
                 self.bus.emit(ev.ApprovalClosed(session_id=sid, batch_id=gate.batch_id,
@@ -266,24 +311,57 @@ class SessionRun:
                                             message=self.fatal or ""))
         return outcome
 
+    def _announce(self, todo: list[ItemState]) -> None:
+        """generation_start, then the items to make in pages of ``ITEMS_PER_EVENT`` (``items_planned``):
+        no single event grows with the session, and the Live page can show every item as pending."""
+        page = ev.ITEMS_PER_EVENT
+
+        def listing(chunk: list[ItemState]) -> list[dict]:
+            return [{"item_id": i.item_id, **_listing(i)} for i in chunk]
+
+        self.bus.emit(ev.GenerationStart(
+            session_id=self.session_id, total=self.total, provider=self.spec.provider, speed=self.speed,
+            concurrency=self.limiter.limit, budget_usd=self.spec.budget_usd, catalog=self.catalog_path,
+            simulated=self.simulated, resumed=self.resumed, params=self.spec.to_dict(), items=listing(todo[:page]),
+        ))
+        for start in range(page, len(todo), page):
+            self.bus.emit(ev.ItemsPlanned(session_id=self.session_id, items=listing(todo[start:start + page])))
+
+    async def _feed(self) -> None:
+        """Begin items as slots free up; then wait until every begun item has ended."""
+        while self._queue:
+            await self.limiter.acquire()
+            if not self._queue:  # the rest were skipped or aborted while we waited
+                self.limiter.release()
+                break
+            await self.engine.wait_for_backlog()
+            item_id, item = self._queue.popitem(last=False)
+            self.tasks[item_id] = asyncio.create_task(self._process(item), name=item_id)
+        while self.tasks:
+            await asyncio.wait(list(self.tasks.values()))
+
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for item in self.items.values():
-            key = item.status if item.finished else ("pending" if item.status == "pending" else "in_progress")
-            out[key] = out.get(key, 0) + 1
+        out = dict(self.outcomes)
+        in_flight = sum(1 for i in self.flying.values() if i.status == "in_progress")
+        pending = self.total - sum(out.values()) - in_flight
+        if in_flight:
+            out["in_progress"] = in_flight
+        if pending:
+            out["pending"] = pending
         return out
 
     def _progress(self) -> None:
-        done = sum(1 for i in self.items.values() if i.finished)
-        total = len(self.items)
+        counts = self.counts()
+        total = self.total
+        done = total - counts.get("pending", 0) - counts.get("in_progress", 0)
         elapsed = time.monotonic() - self.started
-        fresh = len(self._finished_times)
         eta = 0.0 if done == total else None
-        if fresh and done < total:  # the pace of the items this run finished (a resumed run's earlier ones did not)
-            eta = round(estimate_eta_s(fresh, fresh + total - done, max(self._finished_times[-1] - self.started, 1e-6)), 1)
-        in_flight = sum(1 for i in self.items.values() if i.status == "in_progress" and not i.finished)
-        self.bus.emit(ev.ProgressUpdate(session_id=self.session_id, done=done, total=total, in_flight=in_flight,
-                                        eta_s=eta, elapsed_s=round(elapsed, 2), counts=self.counts()))
+        if self._finished_here and done < total:  # the pace of the items this run finished, not resumed ones
+            eta = round(estimate_eta_s(self._finished_here, self._finished_here + total - done,
+                                       max(self._last_finished_at - self.started, 1e-6)), 1)
+        self.bus.emit(ev.ProgressUpdate(session_id=self.session_id, done=done, total=total,
+                                        in_flight=counts.get("in_progress", 0), eta_s=eta,
+                                        elapsed_s=round(elapsed, 2), counts=counts))
 
     def _stage(self, item: ItemState, stage: str) -> None:
         previous, item.stage = item.stage, stage
@@ -296,17 +374,20 @@ class SessionRun:
             await asyncio.sleep(SLOW_STAGE_PAUSE_S)
 
     async def _process(self, item: ItemState) -> None:
+        """Runs one item; it starts holding the slot the feeder took for it."""
         gate = self.gate_of(item)
+        self.flying[item.item_id] = item
         try:
             outcome, reason = await self._stages(item)
         except asyncio.CancelledError:
-            why = self.stop_reason.get(item.item_id)
+            why = self.stop_reason.pop(item.item_id, None)
             if why is None:  # the engine is shutting down: the item stays open for --resume
                 if gate:
                     gate.item_left(item.item_id)
+                self.flying.pop(item.item_id, None)
+                self.tasks.pop(item.item_id, None)
                 raise
-            # a fatal error (e.g. a refused key) cancels the other items: they fail for that reason, not by operator
-            outcome, reason = why, (self.fatal if why == "failed" and self.fatal else f"{why} by operator")
+            outcome, reason = why, self._stopped_because(why)
         except SessionStopped as exc:
             if not self.fatal:
                 self.fatal = str(exc)
@@ -326,9 +407,10 @@ class SessionRun:
         return self.gates.get(item.batch_id) if item.batch_id else None
 
     def abort_all(self, reason: str) -> int:
+        why = "aborted" if reason == "aborted" else "failed"
         count = 0
-        for item_id in list(self.tasks):
-            if self.cancel_item(item_id, "aborted" if reason == "aborted" else "failed"):
+        for item_id in [*self.tasks, *self._queue]:
+            if self.cancel_item(item_id, why):
                 count += 1
         return count
 
@@ -337,53 +419,74 @@ class SessionRun:
             return
         item.finished = True
         item.status = outcome
-        self._finished_times.append(time.monotonic())
-        self.bus.emit(ev.ItemFinished(session_id=self.session_id, item_id=item.item_id, outcome=outcome,
-                                      reason=reason, cost_usd=round(item.cost_usd, 8), image_path=item.image_path))
+        iid = item.item_id
+        self.items.pop(iid, None)
+        self.flying.pop(iid, None)
+        self.tasks.pop(iid, None)
+        self.stop_reason.pop(iid, None)
+        self.outcomes[outcome] += 1
+        self._finished_here += 1
+        self._last_finished_at = time.monotonic()
+        self.recent[iid] = item
+        if len(self.recent) > _RECENT_FINISHED:
+            self.recent.popitem(last=False)
+        planned = None if item.started_at is not None else _listing(item)
+        self.bus.emit(ev.ItemFinished(session_id=self.session_id, item_id=iid, outcome=outcome, reason=reason,
+                                      cost_usd=round(item.cost_usd, 8), image_path=item.image_path, planned=planned))
         self._progress()
 
     async def _stages(self, item: ItemState) -> tuple[str, str]:
+        """The item's steps, holding the slot the feeder took for it except while the gate holds the item."""
+        slot = Slot(self.limiter, held=True)
+        try:
+            return await self._stages_in(item, slot)
+        finally:
+            slot.release()
+
+    async def _stages_in(self, item: ItemState, slot: Slot) -> tuple[str, str]:
         sid, iid, asset = self.session_id, item.item_id, item.asset
-        async with self.limiter:
-            await self.engine.wait_for_backlog()
-            item.status = "in_progress"
-            item.started_at = time.monotonic()
-            self.bus.emit(ev.ItemStarted(session_id=sid, item_id=iid, asset_id=asset.id, asset_type=asset.type,
-                                         tier=asset.tier, title=asset.title))
-            self._stage(item, "discovery")
-            if self._adopt_existing_file(item):
-                return "saved", "adopted the image already on disk"
-            if item.prompt is None:
-                await self._breathe()
-                self._stage(item, "prompt")
-                brief = build_brief(asset, self.template, emit=self.bus.emit, session_id=sid, item_id=iid)
-                item.template_version = brief.template_version
-                await self._breathe()
-                self._stage(item, "model")
-                verdict = await compete(self, item, brief, recorded=item.proposals)
-                if verdict is None:
-                    return "failed", "no competitor produced a usable prompt"
-                item.prompt, item.model = verdict.winner.prompt, verdict.winner.model
-                item.proposals = verdict.proposals
+        item.status = "in_progress"
+        item.started_at = time.monotonic()
+        self.bus.emit(ev.ItemStarted(session_id=sid, item_id=iid, asset_id=asset.id, asset_type=asset.type,
+                                     tier=asset.tier, title=asset.title))
+        self._stage(item, "discovery")
+        if self._adopt_existing_file(item):
+            return "saved", "adopted the image already on disk"
+        if item.prompt is None:
+            await self._breathe()
+            self._stage(item, "prompt")
+            brief = build_brief(asset, self.template, emit=self.bus.emit, session_id=sid, item_id=iid)
+            item.template_version = brief.template_version
+            await self._breathe()
+            self._stage(item, "model")
+            verdict = await compete(self, item, brief, recorded=item.proposals)
+            if verdict is None:
+                return "failed", "no competitor produced a usable prompt"
+            item.prompt, item.model = verdict.winner.prompt, verdict.winner.model
+            item.proposals = verdict.proposals
         gate = self.gate_of(item)
         if gate is not None:
             self._stage(item, "approval")
+            if not gate.has_ticket(iid):
+                slot.release()  # waiting for a person must not keep the next items' prompts from starting
             ticket = await gate.wait(item)
             if not ticket.approved:
                 return "rejected", ticket.reason
             item.prompt = ticket.prompt
             if ticket.decision:
                 item.decisions.append(ticket.decision)
-        async with self.limiter:
-            await self._breathe()
-            self._stage(item, "image")
-            image, cost, call_id = await self._image(item)
-            await self._breathe()
-            self._stage(item, "save")
-            if not self.quality.enabled:
-                await self._save(item, image, cost, call_id)
-        # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one again)
-        note = await self.quality.save_and_gate(item, image, cost, call_id) if self.quality.enabled else ""
+            await slot.take(first=True)  # ahead of items not begun: begun work finishes first
+        await self._breathe()
+        self._stage(item, "image")
+        image, cost, call_id = await self._image(item)
+        await self._breathe()
+        self._stage(item, "save")
+        if not self.quality.enabled:
+            await self._save(item, image, cost, call_id)
+            note = ""
+        else:
+            slot.release()  # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one)
+            note = await self.quality.save_and_gate(item, image, cost, call_id)
         if gate is not None:
             gate.item_done(item.item_id)
         return "saved", note

@@ -29,6 +29,7 @@ import math
 import random
 import string
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable
 from urllib.parse import parse_qs
@@ -47,6 +48,10 @@ from engine.providers.standin.voices import parse_brief, voice_for, write_prompt
 from engine.providers.pricing import IMAGE_INPUT_TOKENS, PriceBook, estimate_tokens, image_output_tokens, load_snapshot
 
 __all__ = ["OpenRouterStandIn", "StandInReply", "StandInTransport"]
+
+_REMEMBERED_BODIES = 5_000  # request bodies whose repeats draw afresh (a retry is not the same answer again)
+_REMEMBERED_GENERATIONS = 2_000  # generations GET /generation can still find
+
 
 @dataclass(frozen=True)
 class _Profile:
@@ -86,7 +91,7 @@ class OpenRouterStandIn:
                  price_book: PriceBook | None = None, credits_limit: float | None = None,
                  api_key_required: bool = False, image_size_px: int | None = None,
                  timeout_after_s: float | None = None, natural_malformed_rate: float = 0.02,
-                 retry_after_s: float = 2.0, generation_delay_s: float = 1.0):
+                 retry_after_s: float = 2.0, generation_delay_s: float = 1.0, log_limit: int | None = None):
         self.seed = seed
         self.latency_scale = max(0.0, float(latency_scale))
         self.faults = FaultSpec.parse(faults)
@@ -99,9 +104,12 @@ class OpenRouterStandIn:
         self.retry_after_s = retry_after_s
         self.generation_delay_s = generation_delay_s
         self.usage_usd = 0.0
-        self.log: list[dict] = []
-        self._seen: dict[str, int] = {}
-        self._generations: dict[str, tuple[float, dict]] = {}
+        # Every request, for tests and benches; ``log_limit`` keeps only the newest (a long-running engine).
+        self.log: list[dict] | deque[dict] = deque(maxlen=log_limit) if log_limit else []
+        # Bounded like OpenRouter's own memory of them, so a long session does not grow the stand-in:
+        # repeats of a body (retries) and /generation look-ups come soon after the request.
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._generations: OrderedDict[str, tuple[float, dict]] = OrderedDict()
 
     # -- routing ------------------------------------------------------------------------------
     async def handle(self, method: str, path: str, *, query: str = "", headers: dict[str, str] | None = None,
@@ -153,6 +161,8 @@ class OpenRouterStandIn:
         key = f"{model}|{digest}"
         count = self._seen.get(key, 0)
         self._seen[key] = count + 1
+        if len(self._seen) > _REMEMBERED_BODIES:
+            self._seen.popitem(last=False)
         seed = hashlib.sha256(f"{self.seed}|{key}|{count}".encode()).digest()
         return random.Random(int.from_bytes(seed[:8], "big")), count
 
@@ -399,6 +409,8 @@ class OpenRouterStandIn:
                 "provider_responses": [{"provider": profile.provider, "status": 200, "latency": latency_ms}]}
         ready_at = time.monotonic() + self.generation_delay_s * self.latency_scale
         self._generations[doc["id"]] = (ready_at, data)
+        if len(self._generations) > _REMEMBERED_GENERATIONS:
+            self._generations.popitem(last=False)
 
 
 def _text_of(message: dict) -> str:
@@ -445,14 +457,14 @@ class StandInTransport(httpx.AsyncBaseTransport):
                  price_book: PriceBook | None = None, credits_limit: float | None = None,
                  api_key_required: bool = False, image_size_px: int | None = None,
                  timeout_after_s: float | None = None, natural_malformed_rate: float = 0.02,
-                 standin: OpenRouterStandIn | None = None):
+                 log_limit: int | None = None, standin: OpenRouterStandIn | None = None):
         self.standin = standin or OpenRouterStandIn(
             seed=seed, latency_scale=latency_scale, faults=faults, price_book=price_book,
             credits_limit=credits_limit, api_key_required=api_key_required, image_size_px=image_size_px,
-            timeout_after_s=timeout_after_s, natural_malformed_rate=natural_malformed_rate)
+            timeout_after_s=timeout_after_s, natural_malformed_rate=natural_malformed_rate, log_limit=log_limit)
 
     @property
-    def log(self) -> list[dict]:
+    def log(self) -> list[dict] | deque[dict]:
         return self.standin.log
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
