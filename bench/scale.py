@@ -62,7 +62,13 @@ def run_size(size: int, root: Path, *, concurrency: int, image_px: int) -> dict:
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    rss_trace = []  # (seconds since launch, resident MB) every half second: a climb or a spike?
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        rss_trace.append((round(time.time() - launched, 1), _resident_mb(proc.pid)))
+        time.sleep(0.5)
     wall = time.time() - launched
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -74,14 +80,34 @@ def run_size(size: int, root: Path, *, concurrency: int, image_px: int) -> dict:
         "min(ts) FILTER (WHERE type = 'image_saved'), count(*) FILTER (WHERE type = 'image_saved'), count(*) "
         "FROM events")[0]
     session_s = (end - start).total_seconds()
+    # per-item time in each tenth of the session: flat when no step costs more as items get done
+    tenths = store.query(
+        "WITH f AS (SELECT epoch_ms(ts) AS t, (row_number() OVER (ORDER BY seq) - 1) * 10 // ? AS tenth "
+        "FROM events WHERE type = 'item_finished') SELECT (max(t) - min(t)) / greatest(count(*) - 1, 1) FROM f "
+        "GROUP BY tenth ORDER BY tenth", [size])
+    samples = [mb for _, mb in rss_trace if mb is not None]
     return {
         "items": size, "saved": int(saved), "events": int(events), "wall_s": round(wall, 2),
         "session_s": round(session_s, 2), "per_item_ms": round(session_s / size * 1000, 3),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "rss_mb_at_quarters": [samples[int(len(samples) * q)] for q in (0.25, 0.5, 0.75)] if samples else [],
+        "per_item_ms_by_tenth": [round(float(t), 1) for (t,) in tenths],
         "first_image_s": round(first_image.timestamp() - launched, 2),
         "first_image_after_start_s": round((first_image - start).total_seconds(), 2),
+        "db_mb": round((data_dir / "studio.duckdb").stat().st_size / 2**20, 1),
         "data_dir": str(data_dir),
     }
+
+
+def _resident_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
 
 
 def console_first_content(data_dir: Path, log_dir: Path, *, repeats: int) -> dict[str, float]:
@@ -139,9 +165,10 @@ def main() -> None:
         result = run_size(size, root, concurrency=args.concurrency, image_px=args.image_px)
         results.append(result)
         print(f"{size:>7} items: wall {result['wall_s']:8.2f} s  per item {result['per_item_ms']:7.3f} ms  "
-              f"peak RSS {result['peak_rss_mb']:6.1f} MB  first image {result['first_image_s']:6.2f} s "
+              f"peak RSS {result['peak_rss_mb']:6.1f} MB (at quarters {result['rss_mb_at_quarters']})  first image {result['first_image_s']:6.2f} s "
               f"({result['first_image_after_start_s']:.2f} s after generation_start)  "
-              f"{result['saved']} saved, {result['events']} events", flush=True)
+              f"{result['saved']} saved, {result['events']} events; ms per item by tenth "
+              f"{result['per_item_ms_by_tenth']}", flush=True)
     pages = {}
     if not args.no_console:
         pages = console_first_content(Path(results[-1]["data_dir"]), root, repeats=args.page_repeats)

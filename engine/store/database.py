@@ -29,6 +29,9 @@ _ALIAS = "db"
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
 
+MAX_VACUUM_TASKS = 0
+
+
 class StoreBusy(RuntimeError):
     """The database file stayed locked by another process past the deadline."""
 
@@ -62,6 +65,10 @@ class Store:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
         self._con = duckdb.connect(":memory:")
+        # No row-group vacuum at checkpoints: every transaction here ends in a checkpoint (the file is
+        # detached), and merging the small row groups that leaves behind made a checkpoint now and then
+        # take seconds and hundreds of MB, more the bigger the file. The price: a larger file (~2x for events).
+        self._con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
         self._lock = threading.RLock()
         self._depth = 0
         self._in_write = False  # guarded by _lock: only the thread holding it reads or sets it
