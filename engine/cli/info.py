@@ -12,6 +12,7 @@ import click
 
 from engine.cli.context import Context, cli, pass_ctx
 from engine.store.database import StoreBusy
+from engine.vocabulary import DEFAULT_PROVIDER, PROVIDERS
 @cli.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
@@ -65,7 +66,7 @@ def status(ctx: Context):
 @cli.command()
 @click.option("--port", type=int, help="Console port to check. Default 4500 (or ASSETGEN_CONSOLE_PORT).")
 @click.option("--ws-port", type=int, help="Engine websockets port to check. Default 4501 (or ASSETGEN_WS_PORT).")
-@click.option("--provider", type=click.Choice(["standin", "openrouter"]), default="standin", show_default=True,
+@click.option("--provider", type=click.Choice(PROVIDERS), default=DEFAULT_PROVIDER, show_default=True,
               help="openrouter: also check that OPENROUTER_API_KEY reaches OpenRouter (needs the network).")
 @click.option("--chromium", "chromium_path", default="/usr/bin/chromium", show_default=True,
               type=click.Path(dir_okay=False), help="The chromium the browser tests drive.")
