@@ -140,7 +140,7 @@ def queue_run(page) -> None:
     button(page, "run_submit").click()
     wait_idle(page)
     no_exceptions(page)
-    expect(page.get_by_text(re.compile(r"Queued job #\d+"))).to_be_visible()
+    expect(page.get_by_test_id("stAlertContentSuccess").get_by_text(re.compile(r"Queued job #\d+"))).to_be_visible()
 
 
 def approve_pending_batch(page) -> str:

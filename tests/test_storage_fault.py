@@ -28,7 +28,7 @@ ITEMS = 8
 class TmpfsDisk:
     """A small tmpfs at ``path``; ``fill`` takes every free byte, ``free`` gives them back."""
 
-    def __init__(self, path: Path, size: str = "24m"):
+    def __init__(self, path: Path, size: str = "96m"):  # room for the session once freed (files grow without vacuum)
         self.path = path
         path.mkdir(parents=True)
         subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)

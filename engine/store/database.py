@@ -64,16 +64,21 @@ class Store:
     def __init__(self, path: str | os.PathLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        self._con = duckdb.connect(":memory:")
-        # No row-group vacuum at checkpoints: every transaction here ends in a checkpoint (the file is
-        # detached), and merging the small row groups that leaves behind made a checkpoint now and then
-        # take seconds and hundreds of MB, more the bigger the file. The price: a larger file (~2x for events).
-        self._con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
+        self._con = self._connect()
         self._lock = threading.RLock()
         self._depth = 0
         self._in_write = False  # guarded by _lock: only the thread holding it reads or sets it
         self._migrated = False
         self.stats = {"attach_retries": 0, "transactions": 0}
+
+    @staticmethod
+    def _connect() -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(":memory:")
+        # No row-group vacuum at checkpoints: every transaction here ends in a checkpoint (the file is
+        # detached), and merging the small row groups that leaves behind made a checkpoint now and then
+        # take seconds and hundreds of MB, more the bigger the file. The price: a larger file (~2x for events).
+        con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
+        return con
 
     # -- public API -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -177,7 +182,22 @@ class Store:
         try:
             self._con.execute("USE memory")
         finally:
-            self._con.execute(f"DETACH DATABASE IF EXISTS {_ALIAS}")
+            try:
+                self._con.execute(f"DETACH DATABASE IF EXISTS {_ALIAS}")
+            except duckdb.Error as exc:
+                # A checkpoint that failed (a full disk) invalidates this process's DuckDB instance, and every
+                # later ATTACH on it fails too, even once space is back. The committed data is in the file's
+                # WAL: start a fresh in-memory instance so the next transaction can attach and replay it.
+                if "invalidated" in str(exc):
+                    self._reset_connection()
+                raise
+
+    def _reset_connection(self) -> None:
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass
+        self._con = self._connect()
 
     def _escaped_path(self) -> str:
         return str(self.path).replace("'", "''")
