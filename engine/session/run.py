@@ -22,6 +22,7 @@ import logging
 import time
 import zlib
 from collections import Counter, OrderedDict
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,8 @@ from engine.session.competition import Proposal, compete
 from engine.session.limiter import Limiter, Slot
 from engine.providers.pricing import estimate_tokens
 from engine.providers.openrouter import ModerationError
-from engine.session.save import asset_path, parameters_text, png_size, read_provenance, save_png
+from engine.config import safe_name
+from engine.session.save import remove_partial_files, asset_path, parameters_text, png_size, read_provenance, save_png
 from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from engine.templates.brief import build_brief
 from engine.live.progress import estimate_eta_s
@@ -270,6 +272,8 @@ class SessionRun:
     # -- the run ----------------------------------------------------------------------------
     async def run(self) -> str:
         sid = self.session_id
+        if self.resumed:  # a write cut by a crash left its temporary file; no writer of this session is alive now
+            remove_partial_files(Path(self.engine.settings.assets_dir) / safe_name(sid))
         todo = list(self.items.values())
         self._announce(todo)
         for batch_id, item_ids, gated in plan_batches(self, todo):

@@ -23,7 +23,8 @@ from engine.config import safe_name
 from engine.credentials.a1111 import parameters_text
 from engine.credentials.xmp import XMP_PNG_KEYWORD
 
-__all__ = ["SavedImage", "asset_path", "save_png", "read_provenance", "png_size", "parameters_text"]
+__all__ = ["SavedImage", "asset_path", "save_png", "read_provenance", "png_size", "parameters_text",
+           "remove_partial_files"]
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -125,6 +126,15 @@ def read_text_chunks(path: Path) -> dict[str, str]:
             break
         pos += 12 + length
     return out
+
+
+def remove_partial_files(folder: Path) -> int:
+    """Delete the temporary ``*.png.part`` files a crash cut short in ``folder``; returns how many."""
+    removed = 0
+    for partial in Path(folder).glob("*.png.part"):
+        partial.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def read_provenance(path: Path) -> dict[str, Any] | None:
