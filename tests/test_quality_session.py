@@ -44,9 +44,9 @@ def activate_body(settings, body: dict) -> int:
 
 
 def narrow_palette_body() -> dict:
-    """Navy and ivory only, and a strict share: the stand-in's sage, gold and slate miss it."""
+    """Navy only, and a strict share: the stand-in's ivory grounds, sage, gold and slate miss it."""
     body = load_default_template_body()
-    body["style"]["palette"] = [{"name": "deep navy", "hex": "#1F2A44"}, {"name": "warm ivory", "hex": "#F7F3EA"}]
+    body["style"]["palette"] = [{"name": "deep navy", "hex": "#1F2A44"}]
     body["quality"]["defaults"]["palette_min_share"] = 0.97
     return body
 
