@@ -167,7 +167,7 @@ class QualityStep:
         """Save the image (and any regenerations); returns the item's closing note ('' when all is well)."""
         run = self.run
         if not self.enabled:
-            await run._save(item, image, image_cost, call_id)
+            await run.saver.save(item, image, image_cost, call_id)
             return ""
         asset = item.asset
         thresholds = thresholds_for(self.body, asset.type)
@@ -175,7 +175,7 @@ class QualityStep:
         while True:
             path = attempt_path(run.engine.settings.assets_dir, run.session_id, asset.id, attempt)
             assessment = await self.assess(item, image, path=str(path), thresholds=thresholds)
-            await run._save(item, image, image_cost, call_id, attempt=attempt, prompt=prompt,
+            await run.saver.save(item, image, image_cost, call_id, attempt=attempt, prompt=prompt,
                             quality=assessment.provenance())
             self._scored(item, assessment, attempt)
             if assessment.passed:

@@ -15,9 +15,6 @@ remembered (``recent``) for controls and tests.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import functools
-import hashlib
 import logging
 import time
 import zlib
@@ -35,15 +32,13 @@ from engine.session.limiter import Limiter, Slot
 from engine.providers.pricing import estimate_tokens
 from engine.providers.openrouter import ModerationError
 from engine.config import safe_name
-from engine.session.save import remove_partial_files, asset_path, parameters_text, png_size, read_provenance, save_png
+from engine.session.save import remove_partial_files
 from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
 from engine.templates.brief import build_brief
 from engine.live.progress import estimate_eta_s
 from engine.vocabulary import session_outcome
-from engine.credentials.sign import png_has_manifest
-from engine.credentials.studio import SIGNED, SIGNING_OFF
-from engine.session.quality import QualityStep, attempt_path
-from engine.live.storage import is_storage_error
+from engine.session.quality import QualityStep
+from engine.session.saving import ImageSaver
 from engine.vocabulary import PAUSE_STORAGE
 
 if TYPE_CHECKING:
@@ -53,9 +48,6 @@ __all__ = ["SessionRun", "ItemState"]
 
 log = logging.getLogger(__name__)
 _IMAGE_TOKENS_1K = 1290
-# The saver's own threads: signing (engine/credentials) and the write's fsync run here, so they never queue the
-# ticker's flushes (or a stand-in's renders) behind them on the loop's default executor.
-_SAVER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="saver")
 _RECENT_FINISHED = 64  # finished items remembered (skip's "already finished", tests); older ones are only in the log
 
 
@@ -83,7 +75,7 @@ def _listing(item: ItemState) -> dict:
 
 
 class SessionRun:
-    def __init__(self, engine: "SessionHost", *, session_id: str, spec: RunSpec, assets: list, client, price_book,
+    def __init__(self, engine: SessionHost, *, session_id: str, spec: RunSpec, assets: list, client, price_book,
                  template, catalog_path: str, resumed: dict | None = None):
         self.engine = engine
         self.bus = engine.bus
@@ -133,6 +125,7 @@ class SessionRun:
         self._finished_here = 0  # items this run finished (resumed ones excluded): the ETA's pace
         self._last_finished_at: float | None = None
         self.quality = QualityStep(self)
+        self.saver = ImageSaver(self)
 
     # -- state the controls act on ----------------------------------------------------------
     @property
@@ -454,7 +447,7 @@ class SessionRun:
         self.bus.emit(ev.ItemStarted(session_id=sid, item_id=iid, asset_id=asset.id, asset_type=asset.type,
                                      tier=asset.tier, title=asset.title))
         self._stage(item, "discovery")
-        if self._adopt_existing_file(item):
+        if self.saver.adopt_existing(item):
             return "saved", "adopted the image already on disk"
         if item.prompt is None:
             await self._breathe()
@@ -486,7 +479,7 @@ class SessionRun:
         await self._breathe()
         self._stage(item, "save")
         if not self.quality.enabled:
-            await self._save(item, image, cost, call_id)
+            await self.saver.save(item, image, cost, call_id)
             note = ""
         else:
             slot.release()  # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one)
@@ -495,7 +488,8 @@ class SessionRun:
             gate.item_done(item.item_id)
         return "saved", note
 
-    def _seed(self, item: ItemState) -> int:
+    def image_seed(self, item: ItemState) -> int:
+        """The image request's seed: the same asset draws the same image in a rerun of the same spec."""
         return zlib.crc32(f"{self.spec.seed}:{item.asset.id}".encode()) & 0x7FFFFFFF
 
     async def _image(self, item: ItemState, *, prompt: str | None = None) -> tuple[bytes, float, str]:
@@ -506,91 +500,8 @@ class SessionRun:
             request={"messages": [{"role": "user", "content": prompt or item.prompt}], "modalities": ["image", "text"],
                      "image_config": {"aspect_ratio": asset.aspect_ratio,
                                       "image_size": getattr(asset, "image_size", None) or "1K"},
-                     "seed": self._seed(item)},
+                     "seed": self.image_seed(item)},
         )
         if not result.images:
             raise CallFailed(f"{self.spec.image_model} returned no image")
         return result.images[0], float(result.cost_usd or 0.0), call_id
-
-    def _provenance(self, item: ItemState, image_cost: float, call_id: str | None = None) -> dict:
-        return {
-            "session_id": self.session_id, "item_id": item.item_id, "asset_id": item.asset.id,
-            "asset_type": item.asset.type, "tier": item.asset.tier, "title": item.asset.title,
-            "prompt": item.prompt, "winner_model": item.model, "image_model": self.spec.image_model,
-            "seed": self._seed(item), "template_version": item.template_version,
-            "candidates": [{"model": p.model, "prompt": p.prompt, "confidence": p.confidence, "score": p.score,
-                            "coverage": round(p.coverage, 4), "cost_usd": p.cost_usd} for p in item.proposals],
-            # the item's every call, across resumes; the image call is named so a resume can adopt its cost
-            "costs": {"prompt_usd": round(item.cost_usd - image_cost, 8), "image_usd": image_cost,
-                      "total_usd": round(item.cost_usd, 8), "image_call_id": call_id},
-            "decisions": item.decisions, "provider": self.spec.provider, "simulated": self.simulated,
-            "catalog": self.catalog_path,
-        }
-
-    async def _save(self, item: ItemState, image: bytes, image_cost: float, call_id: str | None = None, *,
-                    attempt: int = 1, prompt: str | None = None, quality: dict | None = None) -> None:
-        path = attempt_path(self.engine.settings.assets_dir, self.session_id, item.asset.id, attempt)
-        width, height = png_size(image)
-        provenance = self._provenance(item, image_cost, call_id)
-        if quality is not None:  # the scorecard travels with the file (docs/quality.md), and in its credentials
-            provenance.update(prompt=prompt or item.prompt, attempt=attempt, quality=quality)
-        parameters = parameters_text(prompt or item.prompt, model=self.spec.image_model, seed=self._seed(item),
-                                     width=width, height=height, cost_usd=item.cost_usd)
-        credentials = getattr(self.engine, "credentials", None)
-        seal = credentials.seal(provenance, title=path.name) if credentials else None
-        write = functools.partial(save_png, path, image, parameters=parameters, provenance=provenance,
-                                  xmp=credentials.xmp(provenance) if credentials else None, seal=seal)
-        storage = self.bus.storage
-        while True:
-            try:
-                # off the loop: signing (~10-70 ms) and the write's fsync (~10 ms) would stall every other item
-                saved = await asyncio.get_running_loop().run_in_executor(_SAVER, write)
-                break
-            except OSError as exc:
-                if not is_storage_error(exc):
-                    raise
-                # The image is paid for and in memory: keep it, pause new paid work, try again each tick.
-                storage.failed("images", path, exc)
-                await asyncio.sleep(self.engine.settings.tick_seconds)
-        storage.recovered("images")
-        item.image_path = str(saved.path)
-        self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(saved.path),
-                                    width=saved.width, height=saved.height, bytes=saved.bytes,
-                                    model=self.spec.image_model, seed=self._seed(item), sha256=saved.sha256,
-                                    credentials=seal.status if seal else SIGNING_OFF))
-
-    def _adopt_existing_file(self, item: ItemState) -> bool:
-        """On resume, an image on disk whose provenance matches this item was saved before a crash."""
-        if not self.resumed:
-            return False
-        path = asset_path(self.engine.settings.assets_dir, self.session_id, item.asset.id)
-        provenance = read_provenance(path) if path.exists() else None
-        if not provenance or provenance.get("item_id") != item.item_id:
-            return False
-        if item.prompt is not None and provenance.get("prompt") != item.prompt:
-            return False
-        item.image_path = str(path)
-        item.prompt = provenance.get("prompt")
-        self._adopt_image_cost(item, provenance)
-        data = path.read_bytes()
-        width, height = png_size(data)
-        self.bus.emit(ev.ImageSaved(session_id=self.session_id, item_id=item.item_id, path=str(path),
-                                    width=width, height=height, bytes=len(data),
-                                    model=provenance.get("image_model") or "", seed=int(provenance.get("seed") or 0),
-                                    sha256=hashlib.sha256(data).hexdigest(),
-                                    credentials=SIGNED if png_has_manifest(data) else SIGNING_OFF))
-        return True
-
-    def _adopt_image_cost(self, item: ItemState, provenance: dict) -> None:
-        """The file records what its image cost; if the call's bill never reached the log, it counts now."""
-        costs = provenance.get("costs") or {}
-        call_id, cost = costs.get("image_call_id"), float(costs.get("image_usd") or 0.0)
-        if not call_id or not cost:
-            return
-        if self.recorded_call_costs.get(call_id, 0.0) > 0:
-            return  # already counted
-        self.settle(Reservation(0, 0.0, self.spec.image_model), cost, model=self.spec.image_model,
-                    item_id=item.item_id, call_id=call_id, purpose="image")
-        self.bus.emit(ev.ApiCostSettled(session_id=self.session_id, item_id=item.item_id, call_id=call_id,
-                                        model=self.spec.image_model, cost_usd=cost, estimated=False,
-                                        source="provenance"))
