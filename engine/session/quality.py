@@ -1,7 +1,7 @@
 """Quality in a session: score each image off the event loop, gate it, and regenerate when asked.
 
 ``QualityStep.save_and_gate`` replaces a plain save in the pipeline: it scores the
-image (deterministic checks in a worker thread; AI judges as paid calls when the
+image (deterministic checks in a worker process, engine/session/scoring_pool.py; AI judges as paid calls when the
 run asked for them), saves it with its scorecard in the PNG provenance, emits
 ``quality_scored``, and on a failing gate either marks the item for review or —
 with ``--regenerate N`` and budget left — remakes it with the failing checks and
@@ -11,8 +11,7 @@ judge reasons appended to the prompt. Every attempt is kept: attempt 1 is
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import functools
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +21,7 @@ from engine.session.save import asset_path
 from engine.quality.rubric import judge_messages, vote
 from engine.session.judges import judge_image
 from engine.quality.store import library_entries
+from engine.session.scoring_pool import score_in_pool, warm_pool
 from engine.quality.thresholds import Thresholds, judges_of, palette_of, thresholds_for
 
 if TYPE_CHECKING:
@@ -29,18 +29,6 @@ if TYPE_CHECKING:
     from engine.quality.neardup import LibraryIndex
     from engine.quality.scorecard import Scorecard
 
-
-# Scoring's own small pool, one worker per core of the 2-core target machine: it never queues behind (or
-# starves) the default pool's renders and saves, and items finishing together are scored two at a time
-# (bench/quality.py at load ~11: +12.5 % session time with one worker, +6.9 % with two). OCR is serialised
-# inside engine/quality/copy.py anyway.
-_SCORING = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="quality")
-
-
-def _import_scorers() -> None:
-    """numpy, scipy, scikit-image, imagehash: ~1 s of imports (seconds on a busy box). Done in a worker
-    thread when a scoring session starts, so neither `assetgen` start-up nor the first image waits."""
-    from engine.quality import neardup, scorecard  # noqa: F401, PLC0415
 
 
 def _intended_text(asset, thresholds: Thresholds) -> str | None:
@@ -106,6 +94,8 @@ def feedback_for(assessment: Assessment, *, attempt: int, palette: list[str], te
     return (f"Revision {attempt}: the previous image failed the brand quality check ("
             + "; ".join(assessment.reasons()) + "). Fix it: " + "; ".join(fixes) + ".")
 
+log = logging.getLogger(__name__)
+
 
 class QualityStep:
     def __init__(self, run: "SessionRun"):
@@ -121,14 +111,18 @@ class QualityStep:
         self._warm: asyncio.Future | None = None
         if self.enabled:
             try:
-                self._warm = asyncio.get_running_loop().run_in_executor(_SCORING, _import_scorers)
-            except RuntimeError:  # no loop yet (a test building a run by hand): import on first use
+                self._warm = warm_pool()
+            except (RuntimeError, OSError):  # no loop yet (a run built by hand), or no processes here
                 self._warm = None
 
     async def library(self) -> "LibraryIndex":
         async with self._library_lock:
             if self._warm is not None:
-                await self._warm
+                try:
+                    await self._warm
+                except (RuntimeError, OSError) as exc:  # a broken pool: score_in_pool starts another or uses a thread
+                    log.warning("scoring workers did not start: %s", exc)
+                self._warm = None
             if self._library is None:
                 from engine.quality.neardup import LibraryEntry, LibraryIndex  # noqa: PLC0415
 
@@ -141,12 +135,9 @@ class QualityStep:
         return f"{asset.type_label} \"{asset.title}\": {asset.description}{must}"
 
     async def assess(self, item: "ItemState", image: bytes, *, path: str, thresholds: Thresholds) -> Assessment:
-        from engine.quality.scorecard import score_asset_image  # noqa: PLC0415
-
         library = await self.library()
-        # CPU-bound (numpy, onnxruntime release the GIL): a worker thread, so the loop serves the other items
-        card = await asyncio.get_running_loop().run_in_executor(_SCORING, functools.partial(
-            score_asset_image, image, item.asset, self.body, library=library, path=path))
+        card = await score_in_pool(image, item.asset, self.body, path=path, library=library,
+                                   duplicate_max_distance=thresholds.duplicate_max_distance)
         assessment = Assessment(card=card)
         if self.judges:
             messages = judge_messages(brief=self._brief(item.asset), palette=self.palette,
