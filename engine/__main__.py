@@ -1,3 +1,4 @@
 from engine.cli import main
 
-main()
+if __name__ == "__main__":  # scoring workers are spawned processes: importing this module must not run the CLI
+    main()
