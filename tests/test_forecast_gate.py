@@ -209,3 +209,91 @@ def test_the_cli_approve_sends_the_budget_in_the_decision(tmp_path):
         store.close()
     refused = CliRunner().invoke(cli, ["--data-dir", str(data), "approve", "s1-b0", "--budget", "-1"])
     assert refused.exit_code == 2 and "budget_usd must be a positive amount" in refused.output
+
+
+def test_aborting_while_the_forecast_waits_ends_the_session_and_closes_the_request(tmp_path):
+    async def body(engine, rec, shell, request):
+        await shell.aexecute("INSERT INTO controls (session_id, command, requested_by) VALUES (?, 'abort', 'ops')",
+                             [SID])
+        await until(lambda: rec.first("approval_closed", SID, batch_id=FORECAST), timeout=10, message="approval_closed")
+        return await _decide(engine, shell, FORECAST, "approve_batch")
+
+    engine, rec, late = run_async(_forecast_session(tmp_path, body))
+    assert late == f"refused: batch {FORECAST} was already decided (closed)"
+    assert rec.first("generation_complete", SID).payload["outcome"] == "aborted"
+    assert engine.store.query("SELECT count(*) FROM api_calls") == [(0,)]
+
+
+def test_a_resumed_session_keeps_its_waiting_forecast_and_a_decided_one_is_not_asked_again(tmp_path):
+    data = tmp_path / "data"
+
+    async def scenario():
+        with SqlShell(data / "studio.duckdb") as shell:
+            async with live_engine(data) as (engine, rec):
+                start_session(engine, _spec(), SID)
+                first = await until(lambda: rec.first("threshold_approval_request", SID, batch_id=FORECAST),
+                                    timeout=20, message="the forecast's request")
+            # the engine stopped while the forecast waited: the next one asks nothing new and spends nothing
+            async with live_engine(data) as (engine, rec):
+                task = asyncio.create_task(engine.run_session(None, session_id=SID, resume=True))
+                await until(lambda: (engine.projector.session(SID) or {}).get("status") == "awaiting_approval",
+                            timeout=20, message="awaiting_approval after resume")
+                assert not rec.of("threshold_approval_request", SID) and not rec.of("openrouter_api_call", SID)
+                assert await _decide(engine, shell, FORECAST, "approve_batch") == "applied: approved 12 items"
+                await until(lambda: rec.first("openrouter_api_call", SID), timeout=10, message="a paid call")
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+            # decided before this stop: resuming again goes straight on
+            async with live_engine(data) as (engine, rec):
+                task = asyncio.create_task(engine.run_session(None, session_id=SID, resume=True))
+
+                async def batch_waiting():  # asked in this run, or still pending from the last one
+                    rows = await query(engine, "SELECT batch_id FROM approvals WHERE session_id = ? AND batch_id <> ? "
+                                               "AND status = 'pending'", [SID, FORECAST])
+                    return rows[0]["batch_id"] if rows else None
+                batch_id = await until(batch_waiting, timeout=20, message="the batch's request")
+                assert not rec.of("threshold_approval_request", SID)
+                assert (await _decide(engine, shell, batch_id, "approve_batch")).startswith("applied: approved")
+                await asyncio.wait_for(task, 30)
+                return first, engine
+
+    first, engine = run_async(scenario(), timeout=120)
+    assert first.payload["expires_at"]
+    assert engine.store.query("SELECT status FROM sessions") == [("completed",)]
+    assert engine.store.query("SELECT count(*) FROM items WHERE status = 'saved'") == [(12,)]
+
+
+def test_the_console_approves_a_forecast_past_the_budget_with_the_raise_inside_the_decision(monkeypatch, tmp_path):
+    from console_fixtures import Emitter, build_sample_db
+    from test_console_apptest import _app, _clicked
+
+    from engine import events as ev
+
+    ids = build_sample_db(tmp_path)
+    sid, assets = "s-fc", ["icon-will", "icon-trust"]
+    store = Store(ids.db_path)
+    em = Emitter(store)
+    em.emit(ev.GenerationStart(session_id=sid, total=2, provider="standin", speed="normal", concurrency=4,
+                               budget_usd=0.05, catalog="c.toml", simulated=True, resumed=False, params={},
+                               items=[{"item_id": f"{sid}:{a}", "asset_id": a, "asset_type": "icon", "tier": "core",
+                                       "title": a} for a in assets]))
+    em.emit(ev.ThresholdApprovalRequest(
+        session_id=sid, batch_id=f"{sid}:forecast", estimated_cost_usd=0.30, expires_at="2099-01-01T00:00:00+00:00",
+        timeout_policy="hold", threshold_usd=0.10, budget_usd=0.05,
+        forecast={"items": 2, "prompts_usd": 0.05, "images_usd": 0.25, "total_usd": 0.30},
+        items=[{"item_id": f"{sid}:{a}", "asset_id": a, "title": a, "prompt": None, "model": None} for a in assets]))
+    em.flush()
+    store.close()
+
+    at = _app(monkeypatch, ids.data_dir, ids.db_path, "approvals", "rev-op")
+    at.selectbox(key="appr_batch").select(f"{sid}:forecast").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.button(key="appr_approve").label == "Approve all, budget → $0.30"
+    _clicked(at, "appr_approve")
+    store = Store(ids.db_path)
+    try:
+        assert store.query("SELECT action, budget_usd, decided_by FROM decisions WHERE batch_id = ?",
+                           [f"{sid}:forecast"]) == [("approve_batch", 0.30, "rev-op")]
+        assert store.query("SELECT count(*) FROM controls WHERE command = 'budget'") == [(0,)]
+    finally:
+        store.close()

@@ -153,7 +153,8 @@ class BatchGate:
         common = dict(session_id=run.session_id, batch_id=self.batch_id, items=listing,
                       estimated_cost_usd=self.estimate, expires_at=self.expires_at.isoformat())
         forecast = run.gates.get(forecast_batch_id(run.session_id))
-        if self.estimate > settings.cost_threshold_usd and not (forecast is not None and forecast.covers(self.estimate)):
+        covered = forecast is not None and forecast.covers(self.estimate)  # every batch uses up its share
+        if self.estimate > settings.cost_threshold_usd and not covered:
             self.kind = "threshold_approval_request"
             run.bus.emit(ev.ThresholdApprovalRequest(**common, timeout_policy="hold",
                                                      threshold_usd=settings.cost_threshold_usd,
