@@ -240,6 +240,8 @@ class ThresholdApprovalRequest(Event):
     expires_at: str
     timeout_policy: str
     threshold_usd: float
+    forecast: dict | None = None  # the session-level request (<sid>:forecast): prompts + images, before any call
+    budget_usd: float | None = None  # the session's budget when asked
 
 
 @_event("approve_batch", "approval")

@@ -217,8 +217,7 @@ def _review(review: dict) -> None:
                       help="One decision: the ticked items with their edited prompts; unticked items end rejected"):
         done = run_action(lambda: approve_reviewed(
             db, operator=who, batch_id=batch_id, approved={i: ticks[i] for i in ids}, original=proposed,
-            edited={i: edits.get(i, proposed[i]) for i in ids}, comment=comment, session_id=review["session_id"],
-            budget_usd=raise_to), done=lambda did: f"Approved {len(chosen)} of {len(ids)} items with "
+            edited={i: edits.get(i, proposed[i]) for i in ids}, comment=comment, budget_usd=raise_to), done=lambda did: f"Approved {len(chosen)} of {len(ids)} items with "
                                                     f"{len(edited_chosen)} edited prompt(s) (decision #{did})")
         if done is not None:
             rerun_here()

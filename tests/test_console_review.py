@@ -94,10 +94,11 @@ def test_the_estimate_follows_the_ticks_and_a_short_budget_offers_a_raise(review
     assert at.button(key="appr_approve").label == "Approve all, budget → $0.08"
     _clicked(at, "appr_approve")
     store = Store(fresh.db_path)
-    rows = store.query("SELECT command, arg, session_id, requested_by FROM controls WHERE command = 'budget'")
+    controls = store.query("SELECT count(*) FROM controls WHERE command = 'budget'")
+    rows = store.query("SELECT action, budget_usd, decided_by FROM decisions WHERE batch_id = ?", [fresh.batch_id])
     store.close()
-    assert rows == [("budget", "0.08", AWAITING, "rev-op")]
-    assert _decisions(fresh)[0][0] == "approve_batch"
+    # the raise travels in the decision itself: the engine applies both at once, or refuses both
+    assert controls == [(0,)] and rows == [("approve_batch", 0.08, "rev-op")]
 
 
 def test_reject_writes_reject_batch(review, fresh):

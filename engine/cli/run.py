@@ -251,22 +251,25 @@ def _control(ctx: Context, command: str, **kwargs) -> None:
 @click.option("--items", help="Approve only these items (comma-separated item or asset ids); the rest are rejected.")
 @click.option("--edit", "edits", multiple=True, metavar="ITEM=PROMPT", help="Approve with an edited prompt (repeatable).")
 @click.option("--comment")
+@click.option("--budget", "budget_usd", type=float, metavar="USD",
+              help="Raise the session's budget to USD with this approval (needed when the estimate passes what is left).")
 @click.option("--by", "decided_by", default=lambda: os.environ.get("USER") or "cli")
 @pass_ctx
-def approve(ctx: Context, batch_id, items, edits, comment, decided_by):
+def approve(ctx: Context, batch_id, items, edits, comment, budget_usd, decided_by):
     """Approve a waiting batch: all of it, some items, with edited prompts, or some items with edits
-    (`--items a,b --edit a="…"`: one decision carries both)."""
+    (`--items a,b --edit a="…"`: one decision carries both). `--budget` raises the budget in the same decision."""
     bad = [e for e in edits if "=" not in e]
     if bad:
         raise click.UsageError(f"--edit takes ITEM=PROMPT, got {bad[0]!r}")
     mods = dict(e.split("=", 1) for e in edits) or None
+    common = dict(comment=comment, decided_by=decided_by, budget_usd=budget_usd)
     if items:
         _decide(ctx, "approve_items", batch_id, item_ids=[i.strip() for i in items.split(",") if i.strip()],
-                modifications=mods, comment=comment, decided_by=decided_by)
+                modifications=mods, **common)
     elif mods:
-        _decide(ctx, "modify_batch", batch_id, modifications=mods, comment=comment, decided_by=decided_by)
+        _decide(ctx, "modify_batch", batch_id, modifications=mods, **common)
     else:
-        _decide(ctx, "approve_batch", batch_id, comment=comment, decided_by=decided_by)
+        _decide(ctx, "approve_batch", batch_id, **common)
 
 
 @cli.command()

@@ -48,40 +48,34 @@ def send_control(store: Store, command: str, *, operator: str, session_id: str |
 
 
 def decide(store: Store, action: str, *, operator: str, batch_id: str, item_ids: Sequence[str] | None = None,
-           modifications: dict[str, str] | None = None, comment: str | None = None) -> int:
+           modifications: dict[str, str] | None = None, comment: str | None = None,
+           budget_usd: float | None = None) -> int:
     return request_decision(store, action, batch_id=batch_id, item_ids=list(item_ids) if item_ids is not None else None,
                             modifications=modifications, comment=clean_comment(comment),
-                            decided_by=require_operator(operator))
+                            decided_by=require_operator(operator), budget_usd=budget_usd)
 
 
 def approve_reviewed(store: Store, *, operator: str, batch_id: str, approved: dict[str, bool],
                      original: dict[str, str | None], edited: dict[str, str | None],
-                     comment: str | None = None, session_id: str | None = None,
-                     budget_usd: float | None = None) -> int:
+                     comment: str | None = None, budget_usd: float | None = None) -> int:
     """One decision for the reviewed grid: the ticked items *and* their edited prompts, together.
 
     Every ticked, unedited batch → approve_batch; every item ticked with edits → modify_batch; a subset
     → approve_items carrying the edits of the ticked items (edits of unticked rows are dropped: those
     items end rejected). An edit and a chosen subset never need two decisions, so neither is lost.
-    With ``budget_usd`` the session's budget is raised in the same transaction (a ``budget`` control
-    row, applied on the engine's tick before the decision), so an approval above what is left does not
-    end in a budget pause.
+    ``budget_usd`` goes in the decision itself: the engine raises the session's budget and releases the
+    batch in one step, and refuses an approval above what is left without it.
     """
     chosen = [item_id for item_id, tick in approved.items() if tick]
     if not chosen:
         raise CommandError("Tick the approve box of at least one item, or use Reject.")
-    if budget_usd is not None and not session_id:
-        raise CommandError("Raising the budget needs the batch's session.")
     changes = prompt_changes(original, edited, only=chosen)
     if len(chosen) == len(approved):
         action = "modify_batch" if changes else "approve_batch"
     else:
         action = "approve_items"
-    with store.write():  # both rows or neither
-        if budget_usd is not None:
-            send_control(store, "budget", operator=operator, session_id=session_id, arg=f"{budget_usd:.2f}")
-        return decide(store, action, operator=operator, batch_id=batch_id, item_ids=chosen,
-                      modifications=changes or None, comment=comment)
+    return decide(store, action, operator=operator, batch_id=batch_id, item_ids=chosen,
+                  modifications=changes or None, comment=comment, budget_usd=budget_usd)
 
 
 def prompt_changes(original: dict[str, str | None], edited: dict[str, str | None],

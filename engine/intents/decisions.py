@@ -2,11 +2,13 @@
 
 A decision for a batch whose session is not running here yet (interrupted, being rebuilt) stays unapplied
 and reaches the gate when the session resumes; one for an unknown, decided or ended batch is refused with
-a result that says why.
+a result that says why. A row's ``budget_usd`` (the session's new budget, raised with the approval) is
+checked by engine.intents.requests' one rule and applied by the gate together with the decision.
 """
 from __future__ import annotations
 
 from engine.intents.handler import LATER, RowHandler
+from engine.intents.requests import decision_budget_problem
 from engine.limits import row_problem
 from engine.vocabulary import SESSION_TERMINAL
 
@@ -16,10 +18,11 @@ __all__ = ["DecisionHandler"]
 class DecisionHandler(RowHandler):
     table, key = "decisions", "decision_id"
     columns = ("decision_id", "batch_id", "action", "CAST(item_ids AS VARCHAR) AS item_ids",
-               "CAST(modifications AS VARCHAR) AS modifications", "comment", "decided_by")
+               "CAST(modifications AS VARCHAR) AS modifications", "comment", "decided_by", "budget_usd")
 
     def check(self, con, row: dict):
-        too_big = row_problem(row)  # a row INSERTed by SQL skips engine.intents.requests' checks
+        # a row INSERTed by SQL skips engine.intents.requests' checks: the same ones, here
+        too_big = row_problem(row) or decision_budget_problem(row["action"], row["budget_usd"])
         if too_big:
             return f"refused: {too_big}"
         gate = self.host.find_gate(row["batch_id"])

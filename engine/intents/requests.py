@@ -17,7 +17,7 @@ from engine.limits import row_problem
 
 __all__ = [
     "CommandError",
-    "request_control", "request_decision", "submit_job", "cancel_job", "budget_amount",
+    "request_control", "request_decision", "submit_job", "cancel_job", "budget_amount", "decision_budget_problem",
 ]
 
 
@@ -61,8 +61,12 @@ def request_decision(
     modifications: dict[str, str] | None = None,
     comment: str | None = None,
     decided_by: str | None = None,
+    budget_usd: float | None = None,
 ) -> int:
-    """Append a decision row for an approval batch; returns its decision_id."""
+    """Append a decision row for an approval batch; returns its decision_id.
+
+    ``budget_usd`` is the session's new budget, applied by the engine together with the approval:
+    approving more than the budget has left is refused without it (docs/operations.md)."""
     if action not in DECISION_ACTIONS:
         raise CommandError(f"unknown action {action!r}; expected one of {', '.join(DECISION_ACTIONS)}")
     if not batch_id:
@@ -73,12 +77,29 @@ def request_decision(
         raise CommandError("modify_batch needs modifications: {item_id: edited prompt}")
     _check_limits(batch_id=batch_id, item_ids=item_ids, modifications=modifications, comment=comment,
                   decided_by=decided_by)
+    problem = decision_budget_problem(action, budget_usd)
+    if problem:
+        raise CommandError(problem)
     rows = store.execute(
-        "INSERT INTO decisions (batch_id, action, item_ids, modifications, comment, decided_by) "
-        "VALUES (?, ?, ?, ?, ?, ?) RETURNING decision_id",
-        [batch_id, action, _json(item_ids), _json(modifications), comment, decided_by],
+        "INSERT INTO decisions (batch_id, action, item_ids, modifications, comment, decided_by, budget_usd) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING decision_id",
+        [batch_id, action, _json(item_ids), _json(modifications), comment, decided_by,
+         None if budget_usd is None else float(budget_usd)],
     )
     return int(rows[0][0])
+
+
+def decision_budget_problem(action: str | None, budget_usd: Any) -> str | None:
+    """What is wrong with a decision's ``budget_usd``, or None. The one check: the console, the CLI and
+    websockets rows meet it here, rows INSERTed by SQL in the engine's tick handler (engine/intents/decisions.py)."""
+    if budget_usd is None:
+        return None
+    if isinstance(budget_usd, bool) or not isinstance(budget_usd, (int, float)) \
+            or not math.isfinite(budget_usd) or budget_usd <= 0:
+        return f"budget_usd must be a positive amount in USD, e.g. 12.50, got {budget_usd!r}"
+    if action == "reject_batch":
+        return "budget_usd goes with an approval: a rejection pays for nothing, so leave the budget out"
+    return None
 
 
 def budget_amount(arg: str | None) -> float | None:

@@ -6,12 +6,18 @@ first, then ``approval_request`` (or ``threshold_approval_request`` when the
 estimated image cost passes the cost threshold) and the images wait for a
 decision row. A timeout auto-approves, except above the cost threshold: then the
 request is held and the session pauses with reason ``approval``.
+
+Before any of that, the whole session's forecast may ask first (engine/session/forecast.py). Money
+a person approved is not asked about twice: a batch whose estimate the approved forecast covers is
+an ordinary ``approval_request``. Approving more than the budget has left needs the decision's
+``budget_usd``: the budget is raised, then the batch released, in one step on the loop.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -23,7 +29,7 @@ from engine import events as ev
 if TYPE_CHECKING:
     from engine.session.run import ItemState, SessionRun
 
-__all__ = ["BatchGate", "Ticket", "plan_batches"]
+__all__ = ["BatchGate", "Ticket", "plan_batches", "forecast_batch_id", "budget_refusal", "raise_budget"]
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +42,20 @@ class Ticket:
     decision: dict | None = None
 
 
+def forecast_batch_id(session_id: str) -> str:
+    """The id of the session-level request that asks about the whole forecast before anything is paid."""
+    return f"{session_id}:forecast"
+
+
 def plan_batches(run: "SessionRun", todo: list["ItemState"]) -> list[tuple[str, list[str], bool]]:
     """Gated batches for the items still to do; resumed items keep their pending batch."""
     settings = run.spec.approval
     batches: dict[str, list[str]] = {}
     fresh = []
+    forecast = forecast_batch_id(run.session_id)
     for item in todo:
+        if item.batch_id == forecast:  # listed by the forecast's request only: its own batch is still to plan
+            item.batch_id = None
         if item.batch_id and item.batch_id in run.pending_batches:
             batches.setdefault(item.batch_id, []).append(item.item_id)
         elif item.batch_id:
@@ -138,10 +152,13 @@ class BatchGate:
                     "model": i.model} for i in items]
         common = dict(session_id=run.session_id, batch_id=self.batch_id, items=listing,
                       estimated_cost_usd=self.estimate, expires_at=self.expires_at.isoformat())
-        if self.estimate > settings.cost_threshold_usd:
+        forecast = run.gates.get(forecast_batch_id(run.session_id))
+        covered = forecast is not None and forecast.covers(self.estimate)  # every batch uses up its share
+        if self.estimate > settings.cost_threshold_usd and not covered:
             self.kind = "threshold_approval_request"
             run.bus.emit(ev.ThresholdApprovalRequest(**common, timeout_policy="hold",
-                                                     threshold_usd=settings.cost_threshold_usd))
+                                                     threshold_usd=settings.cost_threshold_usd,
+                                                     budget_usd=run.budget.limit_usd))
         else:
             self.kind = "approval_request"
             run.bus.emit(ev.ApprovalRequest(**common, timeout_policy="approve"))
@@ -233,11 +250,33 @@ class BatchGate:
                 summary += f", {len(edits)} with edited prompts"
         else:
             return f"refused: unknown action {action!r}"
+        approved = [i for i, ticket in tickets.items() if ticket.approved]
+        estimate = self.estimate_of(approved)
+        budget_usd = row.get("budget_usd")
+        refusal = budget_refusal(run, self.batch_id, estimate, budget_usd, detail=self.estimate_detail(approved))
+        if refusal:
+            return refusal
+        if budget_usd is not None:  # raised first, so the released items' calls find room
+            raise_budget(run, float(budget_usd), batch_id=self.batch_id, decision_id=decision_id, decided_by=by)
+            summary += f"; budget ${float(budget_usd):.2f}"
         run.bus.emit(event)
         self._resolve(tickets)
         if run.paused and run.pause_reason == "approval":
             run.release(source="engine", reason="approval", result=f"{self.batch_id} decided")
         return f"applied: {summary}"
+
+    def covers(self, estimate: float) -> bool:
+        """Whether this gate's approval already covers another batch's money (only the forecast's does)."""
+        return False
+
+    def estimate_of(self, item_ids: list[str]) -> float:
+        """What approving ``item_ids`` commits: their images (their prompts are paid already)."""
+        items = (self.run.items.get(i) for i in item_ids)
+        return round(sum(self.run.estimate_image(item.asset) for item in items if item is not None), 6)
+
+    def estimate_detail(self, item_ids: list[str]) -> str:
+        """How ``estimate_of`` is made up, for a refusal message."""
+        return f" for the images of {len(item_ids)} item(s)"
 
     @staticmethod
     def _approved(item_id: str, proposed: str | None, edits: dict[str, str], record: dict) -> Ticket:
@@ -298,6 +337,45 @@ class BatchGate:
                 raise ValueError(f"{key!r} is not an item of batch {self.batch_id}")
             out.append(item_id)
         return out
+
+
+def budget_refusal(run: "SessionRun", batch_id: str, estimate: float, budget_usd: float | None, *,
+                   detail: str = "") -> str | None:
+    """Why approving ``estimate`` more is refused, or None: it must fit the budget (with ``budget_usd``,
+    the decision's new budget). The refusal says the estimate, what is left and what budget to set."""
+    budget = run.budget
+    committed = budget.spent_usd + budget.reserved_usd
+    needed = committed + estimate
+    to_set = math.ceil(round(needed * 100, 6)) / 100  # whole cents, upwards
+    if budget_usd is None:
+        if budget.limit_usd is None or needed <= budget.limit_usd + 1e-9:
+            return None
+        left = max(budget.limit_usd - committed, 0.0)
+        return (f"refused: approving {batch_id} commits an estimated ${estimate:.4f}{detail}, more than the "
+                f"${left:.4f} left of the ${budget.limit_usd:.2f} budget (${committed:.4f} spent or reserved); "
+                f"decide again with budget_usd of at least ${to_set:.2f} to raise the budget with the approval "
+                f"(assetgen approve {batch_id} --budget {to_set:.2f})")
+    if float(budget_usd) + 1e-9 < needed:
+        return (f"refused: budget_usd ${float(budget_usd):.2f} is too small: approving {batch_id} commits an estimated "
+                f"${estimate:.4f}{detail} on top of ${committed:.4f} spent or reserved; set budget_usd to at least "
+                f"${to_set:.2f}")
+    return None
+
+
+def raise_budget(run: "SessionRun", amount: float, *, batch_id: str, decision_id: int | None,
+                 decided_by: str | None) -> None:
+    """The session's budget set by a decision (``control_flag_change`` command ``budget``, reason ``approval``);
+    a budget pause ends when the new budget leaves room."""
+    previous = run.budget.limit_usd
+    run.budget.limit_usd = amount
+    result = (f"budget ${amount:.2f}" + (f" (was ${previous:g})" if previous is not None else "")
+              + f" with decision #{decision_id} on {batch_id}")
+    run.bus.emit(ev.ControlFlagChange(session_id=run.session_id, command="budget",
+                                      previous=None if previous is None else f"{previous:g}", new=f"{amount:g}",
+                                      reason="approval", control_id=None, source="engine", requested_by=decided_by,
+                                      result=result))
+    if run.paused and run.pause_reason == "budget" and not run.budget.would_exceed(0.0):
+        run.release(source="engine", reason="budget", requested_by=decided_by, result=f"resumed: {result}")
 
 
 def _loads(value: Any, name: str) -> Any:

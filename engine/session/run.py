@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
 from engine.session.gate import BatchGate, plan_batches
+from engine.session.forecast import forecast_first
 from engine.session.budget import Budget, Reservation
 from engine.session.calls import CallFailed, SessionStopped, paid_call
 from engine.session.competition import Proposal, compete
@@ -112,6 +113,7 @@ class SessionRun:
         self.recorded_call_costs: dict[str, float] = resumed.get("call_costs") or {}
         self.pending_batches: dict[str, dict] = resumed.get("pending_batches") or {}
         self.gates: dict[str, BatchGate] = {}
+        self.forecast: BatchGate | None = None  # the session-level request, when the forecast asked (forecast.py)
         self.tasks: dict[str, asyncio.Task] = {}
         self.stop_reason: dict[str, str] = {}
         self.status = "running"
@@ -206,13 +208,17 @@ class SessionRun:
             self.stop_reason[item_id] = reason
             task.cancel()
             return True
+        return self.end_unbegun(item_id, reason, self._stopped_because(reason))
+
+    def end_unbegun(self, item_id: str, outcome: str, reason: str) -> bool:
+        """End an item that has not begun (skipped, aborted, rejected by the forecast): no task to cancel."""
         item = self._queue.pop(item_id, None)
         if item is None:
             return False
-        gate = self.gate_of(item)  # not begun: no task to cancel, it just ends here
-        if gate:
-            gate.item_left(item_id)
-        self._finish(item, reason, self._stopped_because(reason))
+        for gate in (self.gate_of(item), self.forecast):
+            if gate:
+                gate.item_left(item_id)
+        self._finish(item, outcome, reason)
         return True
 
     def _stopped_because(self, why: str) -> str:
@@ -278,6 +284,7 @@ class SessionRun:
         storage_watch = self._watch_storage()
         try:
             self._progress()
+            await forecast_first(self)  # over the cost threshold, the whole session's forecast is decided first
             await self._feed()
         except asyncio.CancelledError:
             # The engine is stopping (Ctrl-C, SIGTERM): say so now rather than leave the session

@@ -228,11 +228,18 @@ def m004_quality(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE items ADD COLUMN attempts INTEGER")  # images made for the item (regenerations + 1)
 
 
+def m005_decision_budget(con: duckdb.DuckDBPyConnection) -> None:
+    # Approving more than the budget has left raises the budget in the same decision, applied
+    # atomically with it (docs/operations.md, The approval gate): the new budget is part of the row.
+    con.execute("ALTER TABLE decisions ADD COLUMN budget_usd DOUBLE")
+
+
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
     m001_core_tables,
     m002_template_activation,
     m003_call_cost_state,
     m004_quality,
+    m005_decision_budget,
 ]
 
 

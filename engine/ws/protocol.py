@@ -154,10 +154,13 @@ def decision_request(message: dict) -> dict:
     modifications = message.get("modifications")
     if modifications is not None and not isinstance(modifications, dict):
         raise BadRequest("modifications must be an object {item_id: edited prompt}")
+    budget_usd = message.get("budget_usd")
+    if budget_usd is not None and (isinstance(budget_usd, bool) or not isinstance(budget_usd, (int, float))):
+        raise BadRequest("budget_usd must be a number (USD), e.g. 12.5")
     return {
         "action": _text(message, "action", required=True), "batch_id": _text(message, "batch_id"),
         "item_ids": item_ids, "modifications": modifications, "comment": _text(message, "comment"),
-        "decided_by": _text(message, "decided_by") or "ws",
+        "decided_by": _text(message, "decided_by") or "ws", "budget_usd": budget_usd,
     }
 
 
