@@ -28,9 +28,9 @@ def sample(tmp_path_factory):
     store = Store(ids.db_path)
     em = Emitter(store)
     # icon-will's first image failed palette; its second passed every check and the judges gave it 4.2
-    _scored(em, FINISHED, "icon-will", attempt=1, failing=["palette"])
-    _scored(em, FINISHED, "icon-will", attempt=2, failing=[], judge_mean=4.2)
-    _scored(em, FINISHED, "icon-trust", attempt=1, failing=["sharpness", "palette"])
+    emit_score(em, FINISHED, "icon-will", attempt=1, failing=["palette"])
+    emit_score(em, FINISHED, "icon-will", attempt=2, failing=[], judge_mean=4.2)
+    emit_score(em, FINISHED, "icon-trust", attempt=1, failing=["sharpness", "palette"])
     # the item in flight has paid for one prompt call so far (its other call is still out)
     em.emit(ev.OpenrouterApiCall(session_id=RUNNING, item_id=ids.in_flight_item, call_id="c-r1-p1",
                                  purpose="prompt", model="openai/gpt-5-mini", attempt=1, estimated_cost_usd=0.002))
@@ -43,7 +43,7 @@ def sample(tmp_path_factory):
     store.close()
 
 
-def _scored(em: Emitter, session_id: str, asset_id: str, *, attempt: int, failing: list[str],
+def emit_score(em: Emitter, session_id: str, asset_id: str, *, attempt: int, failing: list[str],
             judge_mean: float | None = None) -> None:
     checks = [{"name": name, "value": 0.5, "threshold": 0.6, "op": ">=", "passed": name not in failing,
                "version": "1"} for name in CHECKS]
