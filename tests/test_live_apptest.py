@@ -5,17 +5,14 @@ tests/console_fixtures.py) with quality scores of two images.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.store.database import Store
 
 from console_fixtures import FINISHED, RUNNING, Emitter, build_sample_db
+from test_console_apptest import _app as open_app
 from test_live_rows import emit_score
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
 @pytest.fixture
@@ -32,17 +29,8 @@ def sample(tmp_path):
 
 @pytest.fixture
 def app(monkeypatch, sample):
-    monkeypatch.setenv("ASSETGEN_DATA_DIR", str(sample.data_dir))
-    monkeypatch.setenv("ASSETGEN_DB", str(sample.db_path))
-
     def opened(page: str = "live", operator: str | None = None) -> AppTest:
-        at = AppTest.from_file(str(APP), default_timeout=30).run()
-        if page != "live":
-            at.switch_page(f"pages/{page}.py").run()
-        if operator is not None:
-            at.text_input(key="operator").input(operator).run()
-        assert not at.exception, [e.message for e in at.exception]
-        return at
+        return open_app(monkeypatch, sample.data_dir, sample.db_path, page, operator)
     return opened
 
 
