@@ -29,7 +29,7 @@ __all__ = ["render"]
 
 OUTCOME_BADGES = {"saved": "green", "rejected": "violet", "skipped": "gray", "failed": "red", "aborted": "orange"}
 THUMBNAILS = 8
-WHY_CHARS = 90  # one line of the winner's reasoning; the whole of it on expand
+WHY_CHARS = 72  # one line of the winner's reasoning; the whole of it on expand
 # The row views: every item, the ones still open (what a skip applies to), the ones that ended.
 ROW_VIEWS = {"all": None, "open": SKIPPABLE_STATES, "ended": ITEM_OUTCOMES}
 
@@ -288,9 +288,11 @@ def _item_row(db, session_id: str, row, data_dir) -> None:
         reason = row.reason if isinstance(row.reason, str) and row.state in ITEM_NOT_SAVED else ""
         _why(why, winner, row.why if isinstance(row.why, str) else "", reason)
         estimated = " (estimated)" if row.cost_estimated else ""
-        figures.markdown(f"{money(row.cost_usd)}{estimated} :grey[so far]  \n"
+        spent = f":grey[cost] {money(row.cost_usd)}" if row.state in ITEM_OUTCOMES else (
+            f"{money(row.cost_usd)}{estimated} :grey[so far]")
+        figures.markdown(f"{spent}  \n"
                          + (f":{'green' if row.score['passed'] else 'red'}[{row.score_text}]" if row.score
-                            else ":grey[not scored yet]"))
+                            else ":grey[no image]" if row.state in ITEM_NOT_SAVED else ":grey[not scored yet]"))
         help_text = ("Skip this item: its requests in flight are cancelled" if row.can_skip else
                      "A skip of this item is waiting for the engine" if row.skip_pending else
                      f"{row.asset_id} is {row.state.replace('_', ' ')}: nothing to skip" if row.state not in SKIPPABLE_STATES
@@ -308,8 +310,10 @@ def _item_row(db, session_id: str, row, data_dir) -> None:
 def _why(column, winner: str | None, why: str, reason: str) -> None:
     """The winner and one line of its reasoning; the whole reasoning on expand. An item that ended unsaved
     says why it ended first."""
-    head = (f":violet[ended: {clip(reason, 80)}] · " if reason else "") + (f"**{winner}** won" if winner else
-                                                                          ":grey[no winner yet]")
+    if reason:
+        head = f":violet[ended: {clip(reason, 80)}]" + (f" · **{winner}** won" if winner else "")
+    else:
+        head = f"**{winner}** won" if winner else ":grey[no winner yet]"
     if not why:
         column.markdown(head)
     elif len(why) <= WHY_CHARS:
