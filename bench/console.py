@@ -37,6 +37,8 @@ from engine.read import archive as qh  # noqa: E402
 from engine.read import competition as qm  # noqa: E402
 from engine.read import console as qo  # noqa: E402
 from engine.read import costs as qc  # noqa: E402
+from engine.read import live_rows as ql  # noqa: E402
+from engine.read import alerts as qn  # noqa: E402
 from engine.live.feed import Feed  # noqa: E402
 from engine.store.database import Store  # noqa: E402
 from _util import REPO, percentile  # noqa: E402
@@ -51,7 +53,7 @@ TYPES = ("item_started", *["pipeline_stage_update"] * 5, "prompt_template_start"
          "item_finished", "progress_update", "cost_update")
 P95_TARGET_MS = 150.0
 STALENESS_P50_TARGET_S = 0.5
-BUILD_MARK = "bench-console-v2"
+BUILD_MARK = "bench-console-v3"  # v3: quality scores of every saved image
 
 
 # -- building the database ---------------------------------------------------------------------
@@ -124,7 +126,20 @@ def _item_rows(t0: datetime) -> dict[str, pa.Table]:
         "reasoning": np.full(len(p), "highest score", dtype=object), "cost_usd": np.full(len(p), 0.0011),
         "latency_ms": np.full(len(p), 900.0),
     })
-    return {"items": items, "api_calls": api_calls, "proposals": proposals}
+    # every saved image scored once: seven checks and the gate's verdict (one in ten fails palette)
+    saved_ids = item_ids[status == "saved"]
+    names = ("palette", "contrast", "copy", "size", "aspect", "sharpness", "near_duplicate", "verdict")
+    n = np.repeat(np.arange(len(saved_ids)), len(names))
+    name = np.tile(np.array(names, dtype=object), len(saved_ids))
+    fails = (n % 10 == 0) & ((name == "palette") | (name == "verdict"))
+    scores = pa.table({
+        "score_id": np.repeat(saved_ids, len(names)) + "#1/" + name, "session_id": np.repeat(session_ids[status == "saved"], len(names)),
+        "item_id": np.repeat(saved_ids, len(names)), "attempt": np.ones(len(n), dtype=np.int32),
+        "kind": np.where(name == "verdict", "gate", "check").astype(object), "name": name,
+        "value": np.full(len(n), 0.8), "passed": np.where(name == "copy", None, ~fails).astype(object),
+        "note": np.where(fails & (name == "verdict"), "palette", None).astype(object), "simulated": np.full(len(n), True),
+    })
+    return {"items": items, "api_calls": api_calls, "proposals": proposals, "scores": scores}
 
 
 def build(path: Path) -> None:
@@ -221,6 +236,12 @@ def page_queries(store: Store, lock_path: Path) -> dict[str, callable]:
         "every_page.approval_inbox": lambda: qo.approval_inbox(store),
         "live.outcome_counts": lambda: qo.outcome_counts(store, running),
         "live.live_items": lambda: qo.live_items(store, running),
+        "live.live_rows": lambda: ql.live_rows(store, running),
+        "live.live_rows_last_window": lambda: ql.live_rows(store, running, offset=80, limit=20),
+        "live.live_rows_open": lambda: ql.live_rows(store, running, states=ql.SKIPPABLE_STATES),
+        "live.live_rows_finished_session": lambda: ql.live_rows(store, "s-bench-42"),
+        "competition.winner_scores": lambda: qm.winner_scores(store, "s-bench-42:asset-7"),
+        "every_page.approval_alerts": lambda: qn.approval_alerts(store),
         "history.session_outcomes": lambda: qo.session_outcomes(store),
         "gallery.gallery_filters": lambda: qh.gallery_filters(store),
         "gallery.gallery_items": lambda: qh.gallery_items(store, asset_types=["icons"]),

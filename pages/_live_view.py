@@ -6,18 +6,22 @@ operator's own widgets (the picked session, the speed) keep their state between 
 """
 from __future__ import annotations
 
+import io
+import re
+
 import altair as alt
-import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from engine.read import sessions as q
-from engine.vocabulary import DEFAULT_SPEED, ITEM_OUTCOMES, SESSION_RUNNING, SPEEDS, STAGES
+from engine.vocabulary import DEFAULT_SPEED, ITEM_NOT_SAVED, ITEM_OUTCOMES, SESSION_RUNNING, SPEEDS, STAGES
 from engine.intents.console import can_continue, queue_resume, send_control
 from engine.read.console import live_items, outcome_counts
+from engine.read.live_rows import ROWS_PER_PAGE, SKIPPABLE_STATES, live_rows
 from engine.read.archive import resolve_image_path
 from pages._shared import (
     SHORTCUTS, STAGE_COLORS, clip, color_scale, engine_banner, feed, fmt_duration, guard, inbox_banner, money,
-    operator, run_action, settings, short_model, simulated_badge, store,
+    operator, rerun_here, run_action, settings, short_model, simulated_badge, store,
 )
 
 __all__ = ["render"]
@@ -25,6 +29,9 @@ __all__ = ["render"]
 
 OUTCOME_BADGES = {"saved": "green", "rejected": "violet", "skipped": "gray", "failed": "red", "aborted": "orange"}
 THUMBNAILS = 8
+WHY_CHARS = 72  # one line of the winner's reasoning; the whole of it on expand
+# The row views: every item, the ones still open (what a skip applies to), the ones that ended.
+ROW_VIEWS = {"all": None, "open": SKIPPABLE_STATES, "ended": ITEM_OUTCOMES}
 
 
 def render(*, detailed: bool) -> None:
@@ -225,27 +232,120 @@ def _feed(session_id: str) -> None:
 
 @st.fragment(run_every="2s")
 def _items(db) -> None:
-    """A row per item: its state, stage, winning model and why, cost so far."""
+    """A row per item, a window at a time: thumbnail, state and stage, winning model and why, cost so far,
+    image score, and the item's own skip (enabled only while the item can still be skipped)."""
     session_id = _picked()
     if session_id is None:
         return
+    view = st.segmented_control("Show", list(ROW_VIEWS), key="live_rows_view", default="all",
+                                label_visibility="collapsed") or "all"
+    page_key = f"_live_rows_page_{session_id}_{view}"
+    page = st.session_state.get(page_key, 0)
     with guard(retry=False):
-        items = live_items(db, session_id)
-    if items.empty:
-        st.caption("No items yet.")
+        window = live_rows(db, session_id, offset=page * ROWS_PER_PAGE, limit=ROWS_PER_PAGE, states=ROW_VIEWS[view])
+        if window.rows.empty and page:  # the rows moved on (items finished): back to the first page
+            st.session_state[page_key] = page = 0
+            window = live_rows(db, session_id, limit=ROWS_PER_PAGE, states=ROW_VIEWS[view])
+    if window.rows.empty:
+        st.caption("No items yet." if view == "all" else f"No {view} items.")
         return
-    frame = pd.DataFrame({
-        "asset": items["asset_id"], "state": items["state"], "stage": items["stage"],
-        "winner": [short_model(m) if isinstance(m, str) else "" for m in items["winner_model"]],
-        # an item that ended other than saved says why it ended; the others say why their prompt won
-        "why": [r if s in ITEM_OUTCOMES and s != "saved" and isinstance(r, str) else
-                (clip(w, 120) if isinstance(w, str) else "")
-                for s, w, r in zip(items["state"], items["why"], items["reason"])],
-        "cost": items["cost_usd"],
-    })
-    st.dataframe(frame, hide_index=True, width="stretch", column_config={
-        "cost": st.column_config.NumberColumn("cost so far", format="$%.4f"),
-        "why": st.column_config.TextColumn("why it won (or why it ended)", width="large")})
+    _pager(window, page_key)
+    data_dir = settings().data_dir
+    for row in window.rows.itertuples():
+        _item_row(db, session_id, row, data_dir)
+
+
+def _pager(window, page_key: str) -> None:
+    first, last = window.offset + 1, window.offset + len(window.rows)
+    with st.container(horizontal=True, key="live_rows_pager", vertical_alignment="center"):
+        st.caption(f"Items {first}–{last} of {window.total} · the ones being worked on first")
+        if window.pages > 1:
+            if st.button("Previous", key="live_rows_prev", icon=":material/chevron_left:", disabled=window.page == 0):
+                st.session_state[page_key] = window.page - 1
+                rerun_here()
+            if st.button("Next", key="live_rows_next", icon=":material/chevron_right:",
+                         disabled=window.page + 1 >= window.pages):
+                st.session_state[page_key] = window.page + 1
+                rerun_here()
+
+
+def _item_row(db, session_id: str, row, data_dir) -> None:
+    slug = re.sub(r"[^A-Za-z0-9_-]", "_", row.asset_id)
+    with st.container(border=True, key=f"live_row_{slug}"):
+        thumb, what, why, figures, action = st.columns([1, 3, 6, 3, 2], vertical_alignment="center")
+        image = _thumbnail(row.image_path, data_dir)
+        if image is not None:
+            thumb.image(image, width=56)
+        else:
+            colour = STAGE_COLORS.get(row.stage if isinstance(row.stage, str) else "pending", "#999999")
+            thumb.markdown(f"<div style='width:56px;height:56px;border-radius:6px;background:{colour}30;"
+                           f"border:2px dashed {colour}'></div>", unsafe_allow_html=True)
+        badge = OUTCOME_BADGES.get(row.state, "blue")
+        stage = row.stage if isinstance(row.stage, str) else "—"
+        what.markdown(f"**{row.asset_id}** :{badge}-badge[{row.state.replace('_', ' ')}]  \n"
+                      f":grey[{row.asset_type or ''} · stage {stage}]")
+        winner = short_model(row.winner_model) if isinstance(row.winner_model, str) else None
+        reason = row.reason if isinstance(row.reason, str) and row.state in ITEM_NOT_SAVED else ""
+        _why(why, winner, row.why if isinstance(row.why, str) else "", reason)
+        estimated = " (estimated)" if row.cost_estimated else ""
+        spent = f":grey[cost] {money(row.cost_usd)}" if row.state in ITEM_OUTCOMES else (
+            f"{money(row.cost_usd)}{estimated} :grey[so far]")
+        figures.markdown(f"{spent}  \n"
+                         + (f":{'green' if row.score['passed'] else 'red'}[{row.score_text}]" if row.score
+                            else ":grey[no image]" if row.state in ITEM_NOT_SAVED else ":grey[not scored yet]"))
+        help_text = ("Skip this item: its requests in flight are cancelled" if row.can_skip else
+                     "A skip of this item is waiting for the engine" if row.skip_pending else
+                     f"{row.asset_id} is {row.state.replace('_', ' ')}: nothing to skip" if row.state not in SKIPPABLE_STATES
+                     else "Only a running, paused or awaiting session's items can be skipped")
+        if action.button("Skip", key=f"live_skip_{slug}", icon=":material/skip_next:", disabled=not row.can_skip,
+                         help=help_text):
+            sent = run_action(lambda: send_control(db, "skip", operator=operator(), session_id=session_id,
+                                                   item_id=row.item_id),
+                              done=lambda cid: f"skip of {row.asset_id} sent (control #{cid}); the engine applies it "
+                                               "on its next tick")
+            if sent is not None:  # redraw at once: the row's button gives way to "skip waiting for the engine"
+                rerun_here()
+
+
+def _why(column, winner: str | None, why: str, reason: str) -> None:
+    """The winner and one line of its reasoning; the whole reasoning on expand. An item that ended unsaved
+    says why it ended first."""
+    if reason:
+        head = f":violet[ended: {clip(reason, 80)}]" + (f" · **{winner}** won" if winner else "")
+    else:
+        head = f"**{winner}** won" if winner else ":grey[no winner yet]"
+    if not why:
+        column.markdown(head)
+    elif len(why) <= WHY_CHARS:
+        column.markdown(f"{head}: {why}")
+    else:
+        column.markdown(head)
+        with column.expander(clip(why, WHY_CHARS)):
+            st.markdown(why)
+
+
+def _thumbnail(image_path, data_dir) -> bytes | None:
+    path = resolve_image_path(image_path, data_dir) if isinstance(image_path, str) else None
+    if path is None:
+        return None
+    try:
+        return _thumbnail_bytes(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _thumbnail_bytes(path: str, mtime_ns: int, size: int = 128) -> bytes | None:
+    """A small PNG of a saved image (keyed by its mtime too, so a rewritten file is read again): a window of
+    rows redrawn every few seconds must not ship full-size images."""
+    try:
+        with Image.open(path) as img:
+            img.thumbnail((size, size))
+            out = io.BytesIO()
+            img.save(out, format="PNG")
+    except OSError:
+        return None
+    return out.getvalue()
 
 
 @st.fragment(run_every="3s")
@@ -261,9 +361,9 @@ def _thumbnails(db) -> None:
     data_dir = settings().data_dir
     with st.container(horizontal=True, key="live_thumbs"):
         for row in saved.itertuples():
-            path = resolve_image_path(row.image_path, data_dir)
-            if path is not None:
-                st.image(str(path), caption=row.asset_id, width=110)
+            image = _thumbnail(row.image_path, data_dir)
+            if image is not None:
+                st.image(image, caption=row.asset_id, width=110)
 
 
 def _detail(db) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 from typing import Any, Callable, Iterator
@@ -22,6 +23,7 @@ from engine.config import Settings, load_settings
 from engine.live.feed import Feed, Store, StoreBusy
 from engine.live.progress import format_duration
 from engine.read.sessions import engine_status
+from engine.read.alerts import approval_alerts
 from engine.read.console import approval_inbox
 
 __all__ = [
@@ -120,6 +122,7 @@ def render_sidebar() -> None:
         if not operator():
             st.caption(":orange[Enter your name to steer sessions and approve batches.]")
         _inbox_badge()
+        _notification_opt_in()
         cfg = settings()
         st.caption(f"Database `{cfg.db_path}`")
 
@@ -135,6 +138,8 @@ def _inbox_badge() -> None:
     """The approval inbox on every page: how many requests wait, and the soonest expiry (auto-approve runs then)."""
     try:
         inbox = approval_inbox(store())
+        if inbox["waiting"]:
+            _notify_new_approvals(store())
     except StoreBusy:  # never stop the page for the badge: its own timer tries again
         st.caption(":material/hourglass_top: Approval inbox: database busy")
         return
@@ -146,6 +151,67 @@ def _inbox_badge() -> None:
     st.page_link("pages/approvals.py", icon=":material/notifications_active:",
                  label=f":{colour}-badge[{inbox['waiting']}] waiting for approval", query_params={"batch": inbox["batch_id"]})
     st.caption(f":{colour}[Soonest {expiry_text(left)}] · {inbox['items']} items")
+
+
+# Browser notifications (issue 12's inbox): the permission is asked on the operator's own click (browsers
+# refuse a prompt without one), and each approval request is announced once per batch id. The server sends
+# the waiting requests to the browser when that set changes; the browser remembers what it showed
+# (localStorage) across tabs and reloads, and the OS notification's tag is the batch id, so a race shows one.
+# Granting the permission announces what is waiting at that moment.
+_NOTIFY_FN = """
+window.assetgenNotify = window.assetgenNotify || ((alerts) => {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  for (const alert of alerts) {
+    const key = "assetgen-notified:" + alert.batch_id;
+    try { if (localStorage.getItem(key)) continue; localStorage.setItem(key, String(Date.now())); } catch (e) {}
+    const shown = new Notification(alert.title, {body: alert.body, tag: "assetgen-" + alert.batch_id});
+    shown.onclick = () => { window.focus(); window.location.href = alert.url; shown.close(); };
+  }
+});"""
+_NOTIFY_OPT_IN = """
+<div class="assetgen-notify" style="display:none;font-size:0.85rem">
+  <button type="button" style="border:1px solid rgba(128,128,128,.5);border-radius:6px;padding:2px 8px;
+    background:transparent;color:inherit;cursor:pointer">Notify me of approvals</button>
+  <span></span>
+</div>
+<script>%s
+(() => {
+  for (const box of document.querySelectorAll(".assetgen-notify:not([data-wired])")) {
+    box.dataset.wired = "1";
+    const note = box.querySelector("span");
+    const show = () => {
+      if (!("Notification" in window)) { box.style.display = "none"; return; }
+      box.style.display = Notification.permission === "granted" ? "none" : "block";
+      note.textContent = Notification.permission === "denied" ? " blocked in this browser's site settings" : "";
+    };
+    box.querySelector("button").addEventListener("click", () => Notification.requestPermission().then(() => {
+      show();
+      window.assetgenNotify(window.assetgenWaiting || []);
+    }));
+    show();
+  }
+})();
+</script>""" % _NOTIFY_FN
+_NOTIFY = "<script>" + _NOTIFY_FN + """
+window.assetgenWaiting = %s;
+window.assetgenNotify(window.assetgenWaiting);
+</script>"""
+
+
+def _notification_opt_in() -> None:
+    """A small button that asks for the browser's permission to notify (hidden once granted or unsupported)."""
+    st.html(_NOTIFY_OPT_IN, unsafe_allow_javascript=True)
+
+
+def _notify_new_approvals(db: Store) -> None:
+    """Hand the waiting approval requests to the browser's Notification API when they change (one arrived)."""
+    alerts = approval_alerts(db)
+    waiting = frozenset(a["batch_id"] for a in alerts)
+    if not waiting - st.session_state.get("_notified_batches", frozenset()):
+        st.session_state["_notified_batches"] = waiting  # one left: nothing new to announce
+        return
+    st.session_state["_notified_batches"] = waiting
+    st.html(_NOTIFY % json.dumps(alerts).replace("</", "<\\/"), unsafe_allow_javascript=True)
 
 
 def inbox_banner() -> None:

@@ -5,7 +5,9 @@ import altair as alt
 import streamlit as st
 
 from engine.read import sessions as q
-from engine.read.competition import competed_items, competition_for_item, dropped_competitors, model_leaderboard
+from engine.read.competition import (
+    competed_items, competition_for_item, dropped_competitors, model_leaderboard, winner_scores,
+)
 from pages._shared import color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
 
 render_sidebar()
@@ -38,6 +40,7 @@ with per_item:
             with guard():
                 proposals = competition_for_item(db, item_id)
                 dropped = dropped_competitors(db, session_id, item_id)
+                scored = winner_scores(db, item_id)
             st.markdown(f"{len(proposals)} proposals for **{labels[item_id]}**"
                         + (f", {len(dropped)} dropped" if len(dropped) else "")
                         + f" · costs {simulated_badge(bool(simulated.get(session_id)))}")
@@ -46,6 +49,17 @@ with per_item:
                 top = winner.iloc[0]
                 st.success(f"**{top['model']}** won: {top['reasoning'] or 'no reasoning recorded'}",
                            icon=":material/emoji_events:")
+            if scored is not None:  # the prompt won on its text; here is how the picture drawn from it scored
+                with st.container(horizontal=True, key="comp_winner_scores"):
+                    st.metric("Text score", f"{scored['text_score']:.3f}" if scored["text_score"] is not None else "—",
+                              help="What the competition ranked the winning prompt by (confidence, coverage, cost)",
+                              width=160)
+                    image = scored["image"]
+                    st.metric("Image score", f"{scored['image_score']:.2f}" if scored["image_score"] is not None else "—",
+                              delta=scored["image_text"], delta_color="off" if not image else
+                              ("normal" if image["passed"] else "inverse"), delta_arrow="off", width=320,
+                              help="Share of the quality checks that apply which the image passed (docs/quality.md), "
+                                   "its gate verdict and the judges' mean")
             for gone in dropped.itertuples():  # paid for but out of the running: say so, or it just looks missing
                 st.warning(f"**{gone.model}** was dropped (its call still cost {money(gone.cost_usd)}): {gone.reason}",
                            icon=":material/block:")

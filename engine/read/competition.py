@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from engine.read.image_scores import image_score_text, image_scores
 from engine.store.database import Store
 
-__all__ = ["competed_items", "competition_for_item", "dropped_competitors", "model_leaderboard"]
+__all__ = ["competed_items", "competition_for_item", "dropped_competitors", "model_leaderboard", "winner_scores"]
 
 
 def competed_items(store: Store, session_id: str, *, limit: int = 500) -> pd.DataFrame:
@@ -51,3 +52,19 @@ def model_leaderboard(store: Store, *, session_id: str | None = None) -> pd.Data
         "avg(score) AS mean_score, sum(cost_usd) AS cost_usd, avg(cost_usd) AS mean_cost_usd, "
         "avg(latency_ms) AS mean_latency_ms FROM proposals WHERE (? IS NULL OR session_id = ?) "
         "GROUP BY model ORDER BY wins DESC, win_rate DESC, model", [session_id, session_id])
+
+
+def winner_scores(store: Store, item_id: str) -> dict | None:
+    """The winning prompt's text score (what the competition ranked it by) beside the score of the image drawn
+    from it (engine/read/image_scores.py): model, text_score, confidence, coverage, image (the image's score
+    dict, None when not scored yet), image_score (0..1 or None) and image_text (its one line). None when no
+    prompt has won yet."""
+    with store.read() as con:
+        row = con.execute("SELECT model, score, confidence, coverage FROM proposals WHERE item_id = ? AND is_winner "
+                          "LIMIT 1", [item_id]).fetchone()
+        if row is None:
+            return None
+        image = image_scores(con, [item_id]).get(item_id)
+    model, text_score, confidence, coverage = row
+    return {"model": model, "text_score": text_score, "confidence": confidence, "coverage": coverage, "image": image,
+            "image_score": image["image_score"] if image else None, "image_text": image_score_text(image)}

@@ -18,7 +18,7 @@ from engine.vocabulary import ITEM_OUTCOMES  # each counted apart: a rejected it
 
 __all__ = [
     "ITEM_STATES", "approval_inbox", "session_outcomes", "item_states", "outcome_counts", "approval_review",
-    "live_items",
+    "live_items", "ITEM_STATE_SQL", "ITEMS_WITH_BATCH", "ITEM_ORDER_SQL",
 ]
 
 # What an unfinished item is doing now. ``in_flight`` holds a worker slot; an item waiting at the gate
@@ -34,6 +34,10 @@ _STATE_SQL = (
     "WHEN i.stage = 'approval' THEN 'approved_queued' "
     "ELSE 'in_flight' END")
 _ITEMS_WITH_BATCH = "items i LEFT JOIN approvals a ON a.batch_id = i.batch_id"
+# Public for the other item lists (engine/read/live_rows.py); the order is the one every list here uses:
+# the items being worked on first, then the most recently started, then by asset.
+ITEM_STATE_SQL, ITEMS_WITH_BATCH = _STATE_SQL, _ITEMS_WITH_BATCH
+ITEM_ORDER_SQL = "(i.outcome IS NULL AND i.status <> 'pending') DESC, i.started_at DESC NULLS LAST, i.asset_id"
 
 
 def approval_inbox(store: Store, *, now: datetime | None = None) -> dict:
