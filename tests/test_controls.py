@@ -173,13 +173,26 @@ def test_speed_changes_the_limit_for_work_started_afterwards(tmp_path):
     assert engine.store.query("SELECT speed, status FROM sessions") == [("fast", "completed")]
 
 
+def test_skipping_an_item_that_just_finished_says_so(tmp_path):
+    async def body(engine, rec, shell):
+        finished = await until(lambda: rec.first("item_finished", SID, outcome="saved"), message="an item saved")
+        pause_id, _ = await control(shell, "pause")  # keeps the session open whatever the pace
+        await applied_flag(rec, pause_id)
+        control_id, _ = await control(shell, "skip", item_id=finished.item_id)
+        assert (await control_result(engine, control_id)) == f"{finished.item_id} has already finished (saved)"
+        resume_id, _ = await control(shell, "resume")
+        assert await control_result(engine, resume_id) == "resumed"
+
+    run_async(controlled_session(tmp_path, body, icons_spec(8, latency_scale=0.3)))
+
+
 # Each bad row: (session, command, arg, item, what the result must say).
 BAD_CONTROLS = [
     (SID, "explode", None, None, "refused: unknown command 'explode'"),
     (SID, None, None, None, "refused: unknown command None"),
     (SID, "PAUSE", None, None, "refused: unknown command 'PAUSE'"),
     ("s-nope", "pause", None, None, "refused: unknown session 's-nope'"),
-    (SID, "skip", None, "icon-not-in-session", "refused: unknown item 'icon-not-in-session'"),
+    (SID, "skip", None, "icon-not-in-session", "refused: item 'icon-not-in-session' is not open"),
     (SID, "speed", "warp", None, "refused: speed must be one of slow, normal, fast, got 'warp'"),
     (SID, "speed", None, None, "refused: speed must be one of slow, normal, fast, got None"),
     ("s-done", "resume", None, None, "refused: session s-done is completed, not running in this engine"),

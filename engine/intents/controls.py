@@ -91,15 +91,16 @@ def _apply_one(run: "SessionRun", row: dict) -> str:
         return "resumed" + (f" with budget ${budget:.2f}" if budget is not None else "")
     if command == "skip":
         item_id = row["item_id"]
-        if item_id and item_id not in run.items:
-            item_id = f"{run.session_id}:{item_id}" if f"{run.session_id}:{item_id}" in run.items else None
-            if item_id is None:
-                return flag(None, None, f"refused: unknown item {row['item_id']!r} in session {run.session_id}")
+        if item_id and not run.knows(item_id):
+            item_id = f"{run.session_id}:{item_id}" if run.knows(f"{run.session_id}:{item_id}") else None
+            if item_id is None:  # finished items leave memory after a while: this may be one of them
+                return flag(None, None, f"refused: item {row['item_id']!r} is not open in session {run.session_id} "
+                                        "(unknown, or finished earlier)")
         item_id = item_id or run.oldest_in_flight()
         if item_id is None:
             return flag(None, None, "nothing to skip: no item is in flight")
         if not run.cancel_item(item_id, "skipped"):
-            return flag(item_id, item_id, f"{item_id} has already finished ({run.items[item_id].status})")
+            return flag(item_id, item_id, f"{item_id} has already finished ({run.item(item_id).status})")
         return flag(item_id, "skipped", f"skipped {item_id}: requests in flight cancelled")
     if command == "abort":
         if run.aborted:
