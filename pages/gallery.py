@@ -65,10 +65,22 @@ def status_line(row: dict) -> str | None:
     return f":red-badge[{row['status']}] {clip(row.get('reason'), 80)}"
 
 
+def _set_zoom(key: str, label: str) -> None:
+    st.session_state[key] = label
+
+
 def zoomable(path, key: str) -> None:
-    """The image with a zoom control always in view; past "Fit" it scrolls inside its own frame."""
-    zoom = st.segmented_control("Zoom", list(ZOOMS), default="Fit", key=key, required=True)
-    factor = ZOOMS.get(zoom or "Fit")
+    """The image with a zoom control always in view; past "Fit" it scrolls inside its own frame.
+
+    The zoom levels are buttons, not a segmented control: a focused segmented control takes the arrow keys
+    for itself (seen in chromium), and the lightbox needs them for Previous/Next."""
+    current = st.session_state.get(key, "Fit")
+    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+        st.markdown("Zoom", width="content")
+        for label in ZOOMS:
+            st.button(label, key=f"{key}_{label.rstrip('%')}", type="primary" if label == current else "secondary",
+                      on_click=_set_zoom, args=(key, label))
+    factor = ZOOMS[current]
     if factor is None:
         st.image(str(path), width="stretch")
         return
@@ -159,7 +171,7 @@ types = top[1].multiselect("Type", choices["types"], key="gal_type")
 tiers = top[2].multiselect("Tier", choices["tiers"], key="gal_tier")
 statuses = top[3].multiselect("Status", choices["statuses"], key="gal_status",
                               default=[s for s in DEFAULT_STATUSES if s in choices["statuses"]])
-second = st.columns([2, 2, 1, 1, 1, 1])
+second = st.columns([2, 2, 1.2, 1.2, 0.8, 0.8])
 prompt_models = second[0].multiselect("Prompt model", choices["prompt_models"], key="gal_prompt_model",
                                       help="The model whose prompt won the competition")
 image_models = second[1].multiselect("Image model", choices["image_models"], key="gal_image_model")
@@ -229,10 +241,10 @@ with compare:
     only_differences = st.toggle("Only the fields that differ", value=True, key="gal_cmp_only")
     diff = provenance_diff(*provenances)
     if only_differences:
-        diff = diff[diff["differs"]]
-    st.dataframe(diff, hide_index=True, width="stretch",
-                 column_config={"field": "Provenance field", "a": "Image A", "b": "Image B",
-                                "differs": st.column_config.CheckboxColumn("Differs")})
+        diff = diff[diff["differs"]].drop(columns="differs")
+    # a plain table: a handful of rows whose long values (prompts) should wrap, and whose text is on the page
+    st.table(diff.rename(columns={"field": "Provenance field", "a": "Image A", "b": "Image B", "differs": "Differs"})
+             .set_index("Provenance field"))
 
 if st.session_state.get("gal_current"):  # open until dismissed: a full rerun (another tab's poll) keeps it
     lightbox(filters)

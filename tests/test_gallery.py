@@ -6,7 +6,6 @@ item and a skipped one.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -292,6 +291,8 @@ def test_page_compare_shows_both_and_the_differing_fields(monkeypatch, studio):
     at.selectbox(key="gal_cmp_a").select(f"{OLD}:icon-will").run()
     at.selectbox(key="gal_cmp_b").select(f"{NEW}:hero-home").run()
     _ok(at)
-    diff = at.dataframe[-1].value
-    assert {"image_model", "template_version", "prompt"} <= set(diff["field"])
-    assert json.dumps(sorted(diff["field"])).count("winner_model") == 0  # "only differences" is the default
+    fields = list(at.table[-1].value.index)
+    assert {"image_model", "template_version", "prompt"} <= set(fields)
+    assert "winner_model" not in fields  # "only the fields that differ" is the default
+    at.toggle(key="gal_cmp_only").set_value(False).run()
+    assert "winner_model" in list(_ok(at).table[-1].value.index)
