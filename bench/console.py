@@ -36,6 +36,7 @@ from engine.read import approvals as qa  # noqa: E402
 from engine.read import archive as qh  # noqa: E402
 from engine.read import competition as qm  # noqa: E402
 from engine.read import console as qo  # noqa: E402
+from engine.read import gallery as qg  # noqa: E402
 from engine.read import costs as qc  # noqa: E402
 from engine.read import live_rows as ql  # noqa: E402
 from engine.read import alerts as qn  # noqa: E402
@@ -210,6 +211,9 @@ def page_queries(store: Store, lock_path: Path) -> dict[str, callable]:
     running = f"s-bench-{SESSIONS - 1}"
     item = f"{running}:asset-5"
     batch = "b-0"
+    saved = qg.GalleryFilter(statuses=qg.DEFAULT_STATUSES)
+    by_models = qg.GalleryFilter(statuses=qg.DEFAULT_STATUSES, prompt_models=[MODELS[1]],
+                                 image_models=["google/gemini-2.5-flash-image"])
     return {
         "live.live_sessions": lambda: q.live_sessions(store),
         "live.session_overview": lambda: q.session_overview(store, running),
@@ -245,6 +249,12 @@ def page_queries(store: Store, lock_path: Path) -> dict[str, callable]:
         "history.session_outcomes": lambda: qo.session_outcomes(store),
         "gallery.gallery_filters": lambda: qh.gallery_filters(store),
         "gallery.gallery_items": lambda: qh.gallery_items(store, asset_types=["icons"]),
+        "gallery.gallery_choices": lambda: qg.gallery_choices(store),
+        "gallery.gallery_page": lambda: qg.gallery_page(store, saved),
+        "gallery.gallery_page_by_models_deep": lambda: qg.gallery_page(store, by_models, page=20, page_size=40),
+        "gallery.gallery_item": lambda: qg.gallery_item(store, item),
+        "gallery.gallery_neighbours": lambda: qg.gallery_neighbours(store, saved, "s-bench-42:asset-7"),
+        "gallery.gallery_neighbours_by_models": lambda: qg.gallery_neighbours(store, by_models, "s-bench-42:asset-7"),
         "history.session_history": lambda: qh.session_history(store),
         "history.session_items": lambda: qh.session_items(store, running),
         "history.jobs_queue": lambda: qh.jobs_queue(store),

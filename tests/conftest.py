@@ -38,7 +38,7 @@ SESSION_FILES = {
     "test_hardening_outcomes.py", "test_jobs.py", "test_journal.py", "test_key_secrecy.py", "test_pipeline.py",
     "test_openrouter_conformance.py", "test_quality_cli.py", "test_scale.py", "test_competition.py", "test_save.py",
     "test_doctor.py", "test_hardening_engine_lock.py", "test_forecast_gate.py",
-    "test_live_apptest.py", "test_browser_live.py",
+    "test_live_apptest.py", "test_browser_live.py", "test_browser_gallery.py",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from engine.read.gallery import DEFAULT_STATUSES, GalleryFilter, gallery_choices, gallery_page
 from engine.read.sessions import parse_json
 from engine.store.database import Store
 from engine.vocabulary import ITEM_NOT_SAVED, sql_list
@@ -22,28 +23,17 @@ __all__ = [
 
 def gallery_items(store: Store, *, session_ids: Sequence[str] = (), asset_types: Sequence[str] = (),
                   tiers: Sequence[str] = (), limit: int = 60) -> pd.DataFrame:
-    """Saved items with an image, newest first, with the winning prompt, model and cost."""
-    return store.query_df(
-        "SELECT i.item_id, i.session_id, i.asset_id, i.title, i.asset_type, i.tier, i.winner_model, "
-        "i.final_prompt, i.image_path, i.cost_usd, i.finished_at, s.simulated, s.provider "
-        "FROM items i LEFT JOIN sessions s USING (session_id) "
-        "WHERE i.status = 'saved' AND i.image_path IS NOT NULL "
-        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.session_id)) "
-        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.asset_type)) "
-        "AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.tier)) "
-        "ORDER BY i.finished_at DESC NULLS LAST LIMIT ?",
-        [list(session_ids), list(session_ids), list(asset_types), list(asset_types), list(tiers), list(tiers),
-         limit])
+    """Saved items with an image, newest first, with the winning prompt, model and cost (the Gallery's
+    first page; engine/read/gallery.py has the filters, pages and neighbours)."""
+    filters = GalleryFilter(session_ids=session_ids, asset_types=asset_types, tiers=tiers,
+                            statuses=DEFAULT_STATUSES, with_image=True)
+    return gallery_page(store, filters, page_size=limit).items
 
 
 def gallery_filters(store: Store) -> dict[str, list[str]]:
-    """The values the gallery's filters offer: sessions, types and tiers that have saved images."""
-    rows = store.query(
-        "SELECT list(DISTINCT session_id ORDER BY session_id), list(DISTINCT asset_type ORDER BY asset_type), "
-        "list(DISTINCT tier ORDER BY tier) FROM items WHERE status = 'saved' AND image_path IS NOT NULL")
-    sessions, types, tiers = rows[0]
-    return {"sessions": [s for s in sessions or [] if s], "types": [t for t in types or [] if t],
-            "tiers": [t for t in tiers or [] if t]}
+    """The sessions, types and tiers the gallery's filters offer."""
+    choices = gallery_choices(store)
+    return {"sessions": choices["sessions"], "types": choices["types"], "tiers": choices["tiers"]}
 
 
 def resolve_image_path(image_path: str | None, data_dir: Path) -> Path | None:
