@@ -11,6 +11,7 @@ from typing import Iterable
 __all__ = [
     "SESSION_ACTIVE", "SESSION_RUNNING", "SESSION_TERMINAL", "SESSION_OUTCOMES", "session_outcome", "SESSION_STATUSES", "SESSION_RESUMABLE_NOT",
     "ITEM_OUTCOMES", "ITEM_OPEN", "ITEM_NOT_SAVED", "ITEM_KEPT_ON_RESUME",
+    "APPROVAL_RELEASED", "APPROVAL_STATUSES",
     "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES",
     "STAGES", "SPEED_CONCURRENCY", "SPEEDS", "DEFAULT_SPEED",
     "PROVIDERS", "DEFAULT_PROVIDER", "DEFAULT_COMPETITORS", "DEFAULT_IMAGE_MODEL",
@@ -37,6 +38,11 @@ ITEM_OPEN = ("pending", "in_progress", "awaiting_approval")
 ITEM_NOT_SAVED = tuple(o for o in ITEM_OUTCOMES if o != "saved")
 # Resume keeps these outcomes; an aborted item is taken up again when its session continues.
 ITEM_KEPT_ON_RESUME = tuple(o for o in ITEM_OUTCOMES if o != "aborted")
+
+# -- approval requests (approvals.status) ------------------------------------------------------------
+# A decision or a timeout that lets (some of) a batch's items go on to their images.
+APPROVAL_RELEASED = ("approved", "partially_approved", "modified", "timed_out_approved")
+APPROVAL_STATUSES = ("pending", *APPROVAL_RELEASED, "rejected", "held")
 
 # -- jobs (rows the daemon takes) -------------------------------------------------------------------
 JOB_OPEN = ("queued", "running")

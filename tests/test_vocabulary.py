@@ -10,6 +10,7 @@ FAMILIES = {
     "session status": set(v.SESSION_STATUSES),
     "item status": {*v.ITEM_OUTCOMES, *v.ITEM_OPEN},
     "job status": set(v.JOB_STATUSES),
+    "approval status": set(v.APPROVAL_STATUSES),
     "stage": set(v.STAGES),
     "speed": set(v.SPEEDS),
     "provider": set(v.PROVIDERS),

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from engine import events as ev
 from engine.session.estimate import Estimate, forecast_items
 from engine.session.gate import BatchGate, Ticket, forecast_batch_id
+from engine.vocabulary import APPROVAL_RELEASED
 
 if TYPE_CHECKING:
     from engine.session.run import SessionRun
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["ForecastGate", "forecast_first"]
 
 log = logging.getLogger(__name__)
-_APPROVED = ("approved", "partially_approved", "modified", "timed_out_approved")  # approvals.status
 
 
 class ForecastGate(BatchGate):
@@ -165,4 +165,4 @@ async def forecast_first(run: "SessionRun") -> None:
 async def _approved_before(run: "SessionRun", batch_id: str) -> bool:
     rows = await asyncio.to_thread(run.engine.store.query, "SELECT status FROM approvals WHERE batch_id = ?",
                                    [batch_id])
-    return bool(rows) and rows[0][0] in _APPROVED
+    return bool(rows) and rows[0][0] in APPROVAL_RELEASED
