@@ -172,7 +172,7 @@ class QualityStep:
             if assessment.passed:
                 return "" if attempt == 1 else f"passed the quality gate on attempt {attempt}"
             left = self.max_attempts - attempt
-            regenerate = left > 0 and self._room_for_another(item)
+            regenerate = left > 0 and item.item_id not in run.closing_items and self._room_for_another(item)
             reasons = assessment.reasons()
             run.bus.emit(ev.QualityGateFailed(session_id=run.session_id, item_id=item.item_id, attempt=attempt,
                                               failing=assessment.failing, reasons=reasons,

@@ -39,7 +39,7 @@ from engine.templates.brief import build_brief
 from engine.live.progress import estimate_eta_s
 from engine.vocabulary import session_outcome
 from engine.session.quality import QualityStep
-from engine.session.saving import ImageSaver
+from engine.session.saving import PAID_FOLDER, ImageSaver
 from engine.vocabulary import PAUSE_STORAGE
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ class SessionRun:
         self.forecast: BatchGate | None = None  # the session-level request, when the forecast asked (forecast.py)
         self.tasks: dict[str, asyncio.Task] = {}
         self.stop_reason: dict[str, str] = {}
+        self.closing_items: set[str] = set()  # paid images being saved while their item was asked to stop
         self.status = "running"
         self.pause_reason: str | None = None
         self._running = asyncio.Event()
@@ -272,7 +273,9 @@ class SessionRun:
     async def run(self) -> str:
         sid = self.session_id
         if self.resumed:  # a write cut by a crash left its temporary file; no writer of this session is alive now
-            remove_partial_files(Path(self.engine.settings.assets_dir) / safe_name(sid))
+            folder = Path(self.engine.settings.assets_dir) / safe_name(sid)
+            remove_partial_files(folder)
+            remove_partial_files(folder / PAID_FOLDER)
         todo = list(self.items.values())
         self._announce(todo)
         for batch_id, item_ids, gated in plan_batches(self, todo):
@@ -456,6 +459,9 @@ class SessionRun:
         self._stage(item, "discovery")
         if self.saver.adopt_existing(item):
             return "saved", "adopted the image already on disk"
+        kept = self.saver.kept_paid(item)
+        if kept is not None:  # paid for before a crash and not yet saved: save it, do not buy it again
+            return await self._keep_paid_image(item, slot, self.gate_of(item), *kept)
         if item.prompt is None:
             await self._breathe()
             self._stage(item, "prompt")
@@ -483,6 +489,27 @@ class SessionRun:
         await self._breathe()
         self._stage(item, "image")
         image, cost, call_id = await self._image(item)
+        # The image is paid for: it is saved whatever comes now. A skip, an abort or a stopping engine waits
+        # for the save (tens of ms; scoring, seconds at worst) instead of throwing the image away, which a
+        # resume would then buy again.
+        keeping = asyncio.ensure_future(self._keep_paid_image(item, slot, gate, image, cost, call_id))
+        try:
+            return await asyncio.shield(keeping)
+        except asyncio.CancelledError:
+            if keeping.done():
+                raise
+            self.closing_items.add(iid)  # no regeneration for it: only what is paid gets saved
+            try:
+                result = await keeping
+            finally:
+                self.closing_items.discard(iid)
+            asyncio.current_task().uncancel()
+            self.stop_reason.pop(iid, None)
+            return result
+
+    async def _keep_paid_image(self, item: ItemState, slot: Slot, gate: BatchGate | None, image: bytes, cost: float,
+                               call_id: str | None) -> tuple[str, str]:
+        await self.saver.keep_paid(item, image, cost, call_id)
         await self._breathe()
         self._stage(item, "save")
         if not self.quality.enabled:

@@ -1,12 +1,19 @@
 """Saving a paid image for good: its provenance, A1111 text, XMP and Content Credentials, written
 off the loop and retried while the disk refuses it; and, on resume, adopting an image that a crash
-left saved but unrecorded (its bill counted from the file's own provenance)."""
+left saved but unrecorded (its bill counted from the file's own provenance).
+
+Between the bill and the final file lie scoring and signing (up to seconds on a busy machine). So the
+image is first kept as it arrived, with a small provenance, in the session's ``.paid/`` folder (one
+write, a few ms); a crash after that loses nothing: the resumed item takes the kept image on to its
+save instead of buying it again. The kept copy is deleted once the final file is written."""
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import functools
 import hashlib
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine import events as ev
@@ -17,10 +24,14 @@ from engine.session.budget import Reservation
 from engine.session.quality import attempt_path
 from engine.session.save import asset_path, parameters_text, png_size, read_provenance, save_png
 
+PAID_FOLDER = ".paid"  # in the session's image folder: images paid for and not yet saved for good
+
 if TYPE_CHECKING:
     from engine.session.run import ItemState, SessionRun
 
-__all__ = ["ImageSaver"]
+__all__ = ["ImageSaver", "PAID_FOLDER"]
+
+log = logging.getLogger(__name__)
 
 # The saver's own threads: signing (engine/credentials) and the write's fsync run here, so they never queue the
 # ticker's flushes (or a stand-in's renders) behind them on the loop's default executor.
@@ -32,6 +43,42 @@ class ImageSaver:
 
     def __init__(self, run: SessionRun):
         self.run = run
+
+    def _kept_path(self, item: ItemState) -> Path:
+        run = self.run
+        final = asset_path(run.engine.settings.assets_dir, run.session_id, item.asset.id)
+        return final.parent / PAID_FOLDER / final.name
+
+    async def keep_paid(self, item: ItemState, image: bytes, image_cost: float, call_id: str | None) -> None:
+        """Keep the image as it arrived (durably) until it is saved for good; a full disk only loses this copy."""
+        run = self.run
+        provenance = {"item_id": item.item_id, "prompt": item.prompt, "image_model": run.spec.image_model,
+                      "costs": {"image_usd": image_cost, "image_call_id": call_id}}
+        write = functools.partial(save_png, self._kept_path(item), image, parameters="", provenance=provenance)
+        try:
+            await asyncio.get_running_loop().run_in_executor(_SAVER, write)
+        except OSError as exc:  # the final save reports storage faults and retries; this copy is a bonus
+            log.warning("could not keep the paid image of %s before saving it: %s", item.item_id, exc)
+
+    def kept_paid(self, item: ItemState) -> tuple[bytes, float, str | None] | None:
+        """On resume: the image a crash left paid for and unsaved (image, its cost, its call id), or None."""
+        run = self.run
+        if not run.resumed:
+            return None
+        path = self._kept_path(item)
+        provenance = read_provenance(path) if path.exists() else None
+        if not provenance or provenance.get("item_id") != item.item_id:
+            return None
+        if item.prompt is not None and provenance.get("prompt") != item.prompt:
+            return None  # the prompt changed since (an edit): that image is not this item's any more
+        item.prompt = provenance.get("prompt")
+        image = path.read_bytes()  # the final save replaces this copy's text chunks with its own
+        self._adopt_image_cost(item, provenance)
+        costs = provenance.get("costs") or {}
+        return image, float(costs.get("image_usd") or 0.0), costs.get("image_call_id")
+
+    def forget_kept(self, item: ItemState) -> None:
+        self._kept_path(item).unlink(missing_ok=True)
 
     def provenance(self, item: ItemState, image_cost: float, call_id: str | None = None) -> dict:
         run = self.run
@@ -76,6 +123,7 @@ class ImageSaver:
                 storage.failed("images", path, exc)
                 await asyncio.sleep(run.engine.settings.tick_seconds)
         storage.recovered("images")
+        self.forget_kept(item)
         item.image_path = str(saved.path)
         run.bus.emit(ev.ImageSaved(session_id=run.session_id, item_id=item.item_id, path=str(saved.path),
                                     width=saved.width, height=saved.height, bytes=saved.bytes,

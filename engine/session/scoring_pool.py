@@ -78,8 +78,10 @@ def _replace_broken(broken: concurrent.futures.ProcessPoolExecutor) -> None:
 
 
 def warm_pool() -> "asyncio.Future":
-    """Start a worker (its imports take a second or more) while the session's first prompts are written."""
-    return asyncio.get_running_loop().run_in_executor(_the_pool(), _noop)
+    """Start every worker (their imports take a second or more, several on a busy machine) while the
+    session's first prompts are written, so that no image waits, paid and unsaved, for a worker to start."""
+    loop, pool = asyncio.get_running_loop(), _the_pool()
+    return asyncio.gather(*(loop.run_in_executor(pool, _noop) for _ in range(WORKERS)))
 
 
 def _noop() -> None:
