@@ -37,8 +37,8 @@ async def jobs(shell: SqlShell) -> list[list]:
     return await shell.aexecute("SELECT job_id, status, error, session_id FROM jobs ORDER BY job_id")
 
 
-def small_job(latency_scale: float = 0.05) -> dict:
-    return RunSpec(types=["icons"], limit=2, latency_scale=latency_scale).to_dict()
+def small_job(latency_scale: float = 0.05, limit: int = 2) -> dict:
+    return RunSpec(types=["icons"], limit=limit, latency_scale=latency_scale).to_dict()
 
 
 def test_submit_writes_a_queued_job_row(tmp_path):
@@ -129,7 +129,8 @@ def test_invalid_jobs_fail_with_a_message_and_the_queue_goes_on(tmp_path, monkey
 def test_a_job_whose_session_is_aborted_ends_cancelled(tmp_path):
     settings = load_settings(data_dir=tmp_path / "data", tick_seconds=0.05, ws_port=0)
     store = Store(settings.db_path)
-    submit_job(store, small_job(latency_scale=1.0))
+    # 12 items: the abort lands while the session runs, even when the file shows 'running' late (a busy machine)
+    submit_job(store, small_job(latency_scale=1.0, limit=12))
     store.close()
 
     async def scenario():
