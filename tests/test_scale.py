@@ -170,3 +170,43 @@ def test_the_events_explorer_reads_windows_yet_finds_what_a_full_scan_finds(tmp_
     ranged = events_explorer(store, seq_from=100, seq_to=120, item_id="i3", limit=10)
     assert list(ranged["seq"]) == [seq for seq in range(120, 99, -1) if seq % 7 == 3]
     assert time.monotonic() - started < 30
+
+
+def test_columns_of_mixed_kinds_are_written_as_the_table_types_them(tmp_path):
+    from engine.store.columns import Columns, insert_columns
+
+    store = Store(tmp_path / "studio.duckdb")
+    rows = [{"score_id": "a", "value": 1, "version": 2, "passed": True, "detail": {"k": [1, 2]}},
+            {"score_id": "b", "value": 0.5, "version": "v3", "passed": None},  # int and float; int and text
+            {"score_id": "c"}]
+    with store.write() as con:
+        insert_columns(con, "scores", Columns.from_rows(rows, json_columns=["detail"]), replace=True)
+        insert_columns(con, "scores", Columns.from_rows(rows[:1], json_columns=["detail"]), replace=True)
+    got = store.query("SELECT score_id, value, version, passed, detail->'k'->>1 FROM scores ORDER BY score_id")
+    assert got == [("a", 1.0, "2", True, "2"), ("b", 0.5, "v3", None, None), ("c", None, None, None, None)]
+
+
+def test_the_engine_writes_events_and_rows_without_importing_pyarrow_or_pandas(tmp_path):
+    # each costs tens of MB resident (pyarrow's pa.array imports pandas): the engine's memory target is 300 MB
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from engine import events as ev
+from engine.live.bus import Bus
+from engine.live.projection import Projector
+from engine.live.ticker import Ticker
+from engine.process.runtime import Engine
+from engine.store.database import Store
+bus, store = Bus(), Store({str(tmp_path / "studio.duckdb")!r})
+bus.emit(ev.GenerationStart(session_id="s", total=1, provider="standin", speed="fast", concurrency=1,
+                            budget_usd=None, catalog="c", simulated=True,
+                            items=[{{"item_id": "s:a", "asset_id": "a", "asset_type": "icons", "tier": "t", "title": "A"}}]))
+assert Ticker(store, bus, Projector()).flush() == 1
+assert store.query("SELECT count(*) FROM items")[0][0] == 1
+print(sorted(m for m in ("pyarrow", "pandas") if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -20,11 +20,9 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-import pandas as pd
-import pyarrow as pa
-
 from engine.live.bus import Record
 from engine.quality.store import score_rows
+from engine.store.columns import Columns
 
 __all__ = ["Projector", "TABLE_KEYS"]
 
@@ -274,7 +272,7 @@ class Projector:
     def _request(self, r: Record, p: dict, kind: str) -> None:
         item_ids = [i["item_id"] for i in p["items"]]
         self._upsert("approvals", (p["batch_id"],), session_id=r.session_id, kind=kind, status="pending",
-                     requested_at=_ts(r), expires_at=pd.Timestamp(p["expires_at"]).to_pydatetime(),
+                     requested_at=_ts(r), expires_at=datetime.fromisoformat(p["expires_at"]),
                      item_ids=item_ids, estimated_cost_usd=p["estimated_cost_usd"],
                      threshold_usd=p.get("threshold_usd"))
         for item_id in item_ids:
@@ -328,12 +326,11 @@ class Projector:
             self._item(r, quality="regenerating")
 
     # -- persisting ---------------------------------------------------------------------------
-    def take_dirty(self) -> tuple[dict[str, pa.Table | pd.DataFrame], dict[str, set[tuple]]]:
-        """The changed rows per table, ready to upsert, and their keys (for ``restore_dirty``).
+    def take_dirty(self) -> tuple[dict[str, Columns], dict[str, set[tuple]]]:
+        """The changed rows per table, as columns ready to upsert, and their keys (for ``restore_dirty``).
 
-        Each table's rows come as an Arrow table: DuckDB scans Arrow without sniffing the types
-        of object columns, which made a pandas frame cost ~10 ms per table per tick. A column
-        Arrow cannot type (mixed values) falls back to a pandas frame for that table.
+        Plain Python lists, not Arrow or pandas frames: DuckDB reads them as list parameters, and the
+        engine then never imports pyarrow or pandas (about 80 MB resident; issue 14).
         """
         frames = {}
         with self._lock:
@@ -341,16 +338,7 @@ class Projector:
             self._dirty = {t: set() for t in TABLE_KEYS}
             for table, keys in taken.items():
                 rows = [self._rows[table][k] for k in keys if k in self._rows[table]]
-                columns = sorted({c for row in rows for c in row})
-                data = {
-                    c: [json.dumps(row.get(c)) if c in _JSON_COLUMNS and row.get(c) is not None else row.get(c)
-                        for row in rows]
-                    for c in columns
-                }
-                try:
-                    frames[table] = pa.table(data)
-                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-                    frames[table] = pd.DataFrame(data, columns=columns)
+                frames[table] = Columns.from_rows(rows, json_columns=_JSON_COLUMNS)
             self._retire()
         return frames, taken
 

@@ -15,28 +15,25 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import duckdb
-import pyarrow as pa
 
 from engine.live.bus import Bus, Record
 from engine.live.projection import Projector
 from engine.live.storage import is_storage_error
+from engine.store.columns import Columns, insert_columns
 from engine.store.database import Store, StoreBusy
 
-__all__ = ["Ticker", "TickHandler", "records_to_arrow"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Ticker", "TickHandler", "records_to_arrow", "records_to_columns", "insert_events"]
 
 log = logging.getLogger(__name__)
 
-_EVENT_SCHEMA = pa.schema([
-    ("seq", pa.int64()),
-    ("ts", pa.timestamp("us", tz="UTC")),
-    ("session_id", pa.string()),
-    ("item_id", pa.string()),
-    ("type", pa.string()),
-    ("payload", pa.string()),
-])
+# ts is microseconds since the epoch: added to the epoch as an interval, exact and independent of TimeZone
+_EVENT_EXPRESSIONS = {"ts": "to_timestamp(0) + to_microseconds({})", "payload": "{}::JSON"}
 
 
 class TickHandler(Protocol):
@@ -46,7 +43,25 @@ class TickHandler(Protocol):
         engine's loop is handed over (engine.intents.handler.RowHandler) and stamped after ``settle``."""
 
 
-def records_to_arrow(records: Sequence[Record]) -> pa.Table:
+def records_to_columns(records: Sequence[Record]) -> Columns:
+    return Columns({
+        "seq": [r.seq for r in records], "ts": [r.ts_us for r in records],
+        "session_id": [r.session_id for r in records], "item_id": [r.item_id for r in records],
+        "type": [r.type for r in records], "payload": [r.payload_json for r in records],
+    })
+
+
+def insert_events(con: duckdb.DuckDBPyConnection, records: Sequence[Record]) -> None:
+    """Append ``records`` to the events table in one INSERT."""
+    insert_columns(con, "events", records_to_columns(records), expressions=_EVENT_EXPRESSIONS)
+
+
+def records_to_arrow(records: Sequence[Record]) -> "pa.Table":
+    """The records as an Arrow table (benchmarks compare it; the engine writes ``records_to_columns``)."""
+    import pyarrow as pa
+
+    schema = pa.schema([("seq", pa.int64()), ("ts", pa.timestamp("us", tz="UTC")), ("session_id", pa.string()),
+                        ("item_id", pa.string()), ("type", pa.string()), ("payload", pa.string())])
     return pa.Table.from_arrays(
         [
             pa.array([r.seq for r in records], pa.int64()),
@@ -56,15 +71,8 @@ def records_to_arrow(records: Sequence[Record]) -> pa.Table:
             pa.array([r.type for r in records], pa.string()),
             pa.array([r.payload_json for r in records], pa.string()),
         ],
-        schema=_EVENT_SCHEMA,
+        schema=schema,
     )
-
-
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
-    names = frame.column_names if isinstance(frame, pa.Table) else frame.columns
-    cols = ", ".join(f'"{c}"' for c in names)
-    rows = frame  # noqa: F841 (read by DuckDB's replacement scan)
-    con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM rows")
 
 
 _DISK_REFUSALS = ("No space left on device", "Read-only file system", "Permission denied", "Disk quota exceeded")
@@ -146,15 +154,14 @@ class Ticker:
                 self._take_and_fold()  # events the handlers emitted land in this same commit
                 records = self._unpersisted
                 if records:
-                    batch = records_to_arrow(records)  # noqa: F841 (read by DuckDB's replacement scan)
-                    con.execute("INSERT INTO events SELECT seq, ts, session_id, item_id, type, payload::JSON FROM batch")
+                    insert_events(con, records)
                 frames, taken = self.projector.take_dirty()
                 if self._poisoned:
                     log.error("dropping %d projected rows that failed twice to write: %s",
                               sum(len(k) for k in taken.values()), self._poisoned)
                     frames, taken, self._poisoned = {}, {}, None
-                for table, frame in frames.items():
-                    _upsert(con, table, frame)
+                for table, columns in frames.items():
+                    insert_columns(con, table, columns, replace=True)
         except StoreBusy:
             if taken:
                 self.projector.restore_dirty(taken)

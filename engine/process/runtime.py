@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import logging
 import time
 from datetime import datetime, timezone
@@ -27,9 +28,39 @@ from engine.live.ticker import Ticker
 from engine.vocabulary import SESSION_ACTIVE, sql_list
 from engine.store.engine_lock import EngineLockTaken, lock_holder, release_lock, take_lock
 
-__all__ = ["Engine", "EngineBusy", "engine_lock_holder"]
+__all__ = ["Engine", "EngineBusy", "engine_lock_holder", "limit_malloc_arenas", "release_freed_memory"]
 
 log = logging.getLogger(__name__)
+
+
+_M_ARENA_MAX = -8  # glibc mallopt parameter
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """At most ``arenas`` glibc heaps (default: 8 per core), before the engine starts its threads.
+
+    The ticker, journal, saver and executor threads each got a heap of their own, and each kept the
+    memory it had freed; with two, a 10,000-item run's resident set sat ~20 MB lower (median), at the
+    same speed. Elsewhere than glibc, nothing."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_ARENA_MAX, arenas)
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc ``malloc_trim``; elsewhere nothing).
+
+    Parsing a large catalog peaks at several times what it keeps (tomllib's tables and strings), and
+    glibc keeps the freed heap resident: at 50,000 assets ~150 MB more resident than live, ~75 MB after
+    a trim (issue 14, the engine's peak RSS)."""
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 class EngineBusy(RuntimeError):
@@ -72,6 +103,7 @@ class Engine:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        limit_malloc_arenas()
         self._acquire_lock()
         self.store = Store(self.settings.db_path, lock_timeout=self.lock_timeout)
         await asyncio.to_thread(self.store.migrate)
@@ -225,6 +257,7 @@ class Engine:
         self._claimed_sessions.add(session_id)
         try:
             run = await prepare_run(self, spec, session_id=session_id, resume=resume)
+            release_freed_memory()  # the catalog's parse is garbage now: ~75 MB of heap at 50,000 assets
             try:
                 await run.run()
             finally:

@@ -30,6 +30,7 @@ _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\
 
 
 MAX_VACUUM_TASKS = 0
+ALLOCATOR_FLUSH_THRESHOLD = "8MB"
 
 
 class StoreBusy(RuntimeError):
@@ -78,6 +79,12 @@ class Store:
         # detached), and merging the small row groups that leaves behind made a checkpoint now and then
         # take seconds and hundreds of MB, more the bigger the file. The price: a larger file (~2x for events).
         con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
+        # Give freed memory back after each statement rather than from 128 MB of allocations up (DuckDB's
+        # default), and let its allocator's background threads return decayed pages. Each transaction here
+        # attaches the file and checkpoints it, so its peak grows with the file; without these the engine's
+        # resident set kept each peak (bench/scale.py at 10,000 items, after 160k events: 374 -> 284 MB max).
+        con.execute(f"SET allocator_flush_threshold = '{ALLOCATOR_FLUSH_THRESHOLD}'")
+        con.execute("SET allocator_background_threads = true")
         return con
 
     # -- public API -------------------------------------------------------------------------
