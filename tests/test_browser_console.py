@@ -83,6 +83,15 @@ def visit(page, studio, path: str, *, operator: str = OPERATOR, title: str | Non
             raise
 
 
+def settled(page, *, timeout_ms: int = 20_000) -> None:
+    """Wait until no widget is still a grey placeholder (a shot taken mid-render showed skeletons where
+    Competition's pickers and Gallery's filters belong); a page still busy at the deadline is shot as it is."""
+    try:
+        page.wait_for_function("() => !document.querySelector('[data-testid=stSkeleton]')", timeout=timeout_ms)
+    except sync_api.TimeoutError:
+        pass
+
+
 def queue(studio, *, operator: str = OPERATOR, **spec) -> int:
     store = Store(studio.db_path)
     try:
@@ -205,6 +214,7 @@ def test_an_edited_prompt_and_a_subset_are_approved_in_one_decision_and_reach_th
                 for title, path in PAGES:
                     visit(shot, studio, path, title=title, strict=False)
                     no_exceptions(shot)
+                    settled(shot)
                     screenshot(shot, f"{(path or 'live').replace('-', '_')}-{name}-{scheme}")
                 assert not shot.errors, shot.errors
             shot.context.close()
