@@ -461,7 +461,7 @@ class SessionRun:
             return "saved", "adopted the image already on disk"
         kept = self.saver.kept_paid(item)
         if kept is not None:  # paid for before a crash and not yet saved: save it, do not buy it again
-            return await self._keep_paid_image(item, slot, self.gate_of(item), *kept)
+            return await self._keep_paid_image(item, slot, self.gate_of(item), *kept, already_kept=True)
         if item.prompt is None:
             await self._breathe()
             self._stage(item, "prompt")
@@ -508,8 +508,9 @@ class SessionRun:
             return result
 
     async def _keep_paid_image(self, item: ItemState, slot: Slot, gate: BatchGate | None, image: bytes, cost: float,
-                               call_id: str | None) -> tuple[str, str]:
-        await self.saver.keep_paid(item, image, cost, call_id)
+                               call_id: str | None, *, already_kept: bool = False) -> tuple[str, str]:
+        if not already_kept:  # a resumed item's kept copy is on disk already: no second write and fsync
+            await self.saver.keep_paid(item, image, cost, call_id)
         await self._breathe()
         self._stage(item, "save")
         if not self.quality.enabled:

@@ -62,20 +62,29 @@ class ImageSaver:
 
     def kept_paid(self, item: ItemState) -> tuple[bytes, float, str | None] | None:
         """On resume: the image a crash left paid for and unsaved (image, its cost, its call id), or None."""
-        run = self.run
-        if not run.resumed:
-            return None
         path = self._kept_path(item)
-        provenance = read_provenance(path) if path.exists() else None
+        provenance = self._left_by_a_crash(item, path)
+        if provenance is None:
+            return None
+        image = path.read_bytes()  # the final save replaces this copy's text chunks with its own
+        costs = provenance.get("costs") or {}
+        return image, float(costs.get("image_usd") or 0.0), costs.get("image_call_id")
+
+    def _left_by_a_crash(self, item: ItemState, path: Path) -> dict | None:
+        """On resume, the provenance of an image at ``path`` that a crash left for this item, or None.
+
+        Adopting it takes its prompt and counts its image cost if that bill never reached the log. An image
+        drawn from another prompt (edited since) is not this item's any more."""
+        if not self.run.resumed or not path.exists():
+            return None
+        provenance = read_provenance(path)
         if not provenance or provenance.get("item_id") != item.item_id:
             return None
         if item.prompt is not None and provenance.get("prompt") != item.prompt:
-            return None  # the prompt changed since (an edit): that image is not this item's any more
+            return None
         item.prompt = provenance.get("prompt")
-        image = path.read_bytes()  # the final save replaces this copy's text chunks with its own
         self._adopt_image_cost(item, provenance)
-        costs = provenance.get("costs") or {}
-        return image, float(costs.get("image_usd") or 0.0), costs.get("image_call_id")
+        return provenance
 
     def forget_kept(self, item: ItemState) -> None:
         self._kept_path(item).unlink(missing_ok=True)
@@ -133,17 +142,11 @@ class ImageSaver:
     def adopt_existing(self, item: ItemState) -> bool:
         """On resume, an image on disk whose provenance matches this item was saved before a crash."""
         run = self.run
-        if not run.resumed:
-            return False
         path = asset_path(run.engine.settings.assets_dir, run.session_id, item.asset.id)
-        provenance = read_provenance(path) if path.exists() else None
-        if not provenance or provenance.get("item_id") != item.item_id:
-            return False
-        if item.prompt is not None and provenance.get("prompt") != item.prompt:
+        provenance = self._left_by_a_crash(item, path)
+        if provenance is None:
             return False
         item.image_path = str(path)
-        item.prompt = provenance.get("prompt")
-        self._adopt_image_cost(item, provenance)
         data = path.read_bytes()
         width, height = png_size(data)
         run.bus.emit(ev.ImageSaved(session_id=run.session_id, item_id=item.item_id, path=str(path),
