@@ -108,3 +108,14 @@ def test_the_default_template_quality_section_is_valid_and_a_bad_one_is_named():
     assert validate_quality(BODY) == []
     problems = validate_quality({"quality": {"defaults": {"palette_min_sahre": 0.5}, "types": {"icons": {"max_blur": -1}}}})
     assert any("palette_min_sahre" in p for p in problems) and any("icons.max_blur" in p for p in problems)
+
+
+def test_a_check_as_a_dict_carries_every_field_and_round_trips():
+    from dataclasses import asdict
+
+    from engine.quality.check import Check
+
+    check = Check(name="palette", value=3.5, threshold=10.0, op="<=", passed=True, version="v1", note="n",
+                  detail={"colours": ["#112233"], "share": 0.4})
+    assert check.to_dict() == asdict(check)
+    assert Check.from_dict(check.to_dict()) == check
