@@ -467,3 +467,15 @@ def test_watch_shows_events_and_resumes_after_a_disconnect_without_repeats(store
         assert text.count(f"#{seq} ") == 1, text
     assert "reconnecting from seq 2" in text
     assert board.sessions["s1"].status == "completed" and board.last_seq == 4
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_the_prebuilt_wire_frame_is_what_websockets_would_send(size):
+    from websockets.frames import Frame, Opcode
+
+    from engine.live.bus import Record
+    from engine.ws.fanout import _wire_frame
+
+    text = "x" * size
+    record = Record(1, 0, None, None, "t", "{}", text)
+    assert _wire_frame(record) == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
