@@ -11,6 +11,7 @@ judge reasons appended to the prompt. Every attempt is kept: attempt 1 is
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,10 @@ class QualityStep:
         self._warm: asyncio.Future | None = None
         if self.enabled:
             try:
-                self._warm = warm_pool()
+                # numpy and imagehash (the near-duplicate index) take a second to import: in a thread, not
+                # on the loop at the first image, where every item in flight would wait for it
+                self._warm = asyncio.gather(warm_pool(), asyncio.to_thread(importlib.import_module,
+                                                                           "engine.quality.neardup"))
             except (RuntimeError, OSError):  # no loop yet (a run built by hand), or no processes here
                 self._warm = None
 
