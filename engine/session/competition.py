@@ -120,6 +120,7 @@ async def compete(run: "SessionRun", item, brief, *, recorded: list[Proposal] = 
             call_id, result = await paid_call(
                 run, item_id=iid, purpose="prompt", model=model, estimate_usd=estimate[model],
                 failure_action="drop_competitor",
+                answer_leaves_journal=False,  # a prompt (a judgement) only feeds later events
                 request={"messages": messages, "response_format": PROPOSAL_SCHEMA,
                          "max_completion_tokens": MAX_COMPLETION_TOKENS, "temperature": 0.7,
                          "provider": {"require_parameters": True}},

@@ -38,6 +38,7 @@ async def judge_image(run: "SessionRun", item, *, models: list[str], messages: l
             call_id, result = await paid_call(
                 run, item_id=item.item_id, purpose="judge", model=model, estimate_usd=_estimate(run, model, messages),
                 failure_action="drop_judge",
+                answer_leaves_journal=False,  # a prompt (a judgement) only feeds later events
                 request={"messages": messages, "response_format": JUDGE_SCHEMA, "temperature": 0.0,
                          "max_completion_tokens": MAX_COMPLETION_TOKENS, "provider": {"require_parameters": True}})
             entry["call_id"] = call_id
