@@ -21,6 +21,7 @@ from engine import events as ev
 from engine.session.save import asset_path
 from engine.quality.rubric import judge_messages, vote
 from engine.session.judges import judge_image
+from engine.session.steps import buy_image
 from engine.quality.store import library_entries
 from engine.session.scoring_pool import score_in_pool, warm_pool
 from engine.quality.thresholds import Thresholds, judges_of, palette_of, thresholds_for
@@ -191,7 +192,7 @@ class QualityStep:
             run.bus.emit(ev.RegenerationStarted(session_id=run.session_id, item_id=item.item_id, attempt=attempt,
                                                 max_attempts=self.max_attempts, feedback=feedback, prompt=prompt))
             async with run.limiter:
-                image, image_cost, call_id = await run._image(item, prompt=prompt)
+                image, image_cost, call_id = await buy_image(run, item, prompt=prompt)
 
     def _scored(self, item: "ItemState", assessment: Assessment, attempt: int) -> None:
         run = self.run

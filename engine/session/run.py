@@ -1,6 +1,7 @@
-"""A generation session: Discovery → Prompt → Model → [approval] → Image → Save, per item.
+"""A generation session: its open items, the feeder that begins them, controls, budget and outcome.
 
-Items run as asyncio tasks with bounded concurrency (by speed); every step is an
+Each item's steps (Discovery → Prompt → Model → [approval] → Image → Save) are in
+``steps.py``. Items run as asyncio tasks with bounded concurrency (by speed); every step is an
 event. Pause stops new paid calls (calls in flight finish), skip cancels one
 item, abort cancels them all; each item ends exactly once with
 ``item_finished``.
@@ -27,19 +28,17 @@ from engine import events as ev
 from engine.session.gate import BatchGate, plan_batches
 from engine.session.forecast import forecast_first
 from engine.session.budget import Budget, Reservation
-from engine.session.calls import CallFailed, SessionStopped, paid_call
-from engine.session.competition import Proposal, compete
-from engine.session.limiter import Limiter, Slot
+from engine.session.competition import Proposal
+from engine.session.limiter import Limiter
 from engine.providers.pricing import estimate_tokens
-from engine.providers.openrouter import ModerationError
 from engine.config import safe_name
 from engine.session.save import remove_partial_files
-from engine.session.spec import SLOW_STAGE_PAUSE_S, RunSpec, concurrency_for
-from engine.templates.brief import build_brief
+from engine.session.spec import RunSpec, concurrency_for
 from engine.live.progress import estimate_eta_s
 from engine.vocabulary import session_outcome
 from engine.session.quality import QualityStep
 from engine.session.saving import PAID_FOLDER, ImageSaver
+from engine.session.steps import run_item
 from engine.vocabulary import PAUSE_STORAGE
 
 if TYPE_CHECKING:
@@ -209,7 +208,7 @@ class SessionRun:
             self.stop_reason[item_id] = reason
             task.cancel()
             return True
-        return self.end_unbegun(item_id, reason, self._stopped_because(reason))
+        return self.end_unbegun(item_id, reason, self.stopped_because(reason))
 
     def end_unbegun(self, item_id: str, outcome: str, reason: str) -> bool:
         """End an item that has not begun (skipped, aborted, rejected by the forecast): no task to cancel."""
@@ -219,10 +218,10 @@ class SessionRun:
         for gate in (self.gate_of(item), self.forecast):
             if gate:
                 gate.item_left(item_id)
-        self._finish(item, outcome, reason)
+        self.finish(item, outcome, reason)
         return True
 
-    def _stopped_because(self, why: str) -> str:
+    def stopped_because(self, why: str) -> str:
         # a fatal error (e.g. a refused key) cancels the other items: they fail for that reason, not by operator
         return self.fatal if why == "failed" and self.fatal else f"{why} by operator"
 
@@ -343,7 +342,7 @@ class SessionRun:
                 break
             await self.engine.wait_for_backlog()
             item_id, item = self._queue.popitem(last=False)
-            self.tasks[item_id] = asyncio.create_task(self._process(item), name=item_id)
+            self.tasks[item_id] = asyncio.create_task(run_item(self, item), name=item_id)
         while self.tasks:
             await asyncio.wait(list(self.tasks.values()))
 
@@ -370,45 +369,10 @@ class SessionRun:
                                         in_flight=counts.get("in_progress", 0), eta_s=eta,
                                         elapsed_s=round(elapsed, 2), counts=counts))
 
-    def _stage(self, item: ItemState, stage: str) -> None:
+    def stage(self, item: ItemState, stage: str) -> None:
         previous, item.stage = item.stage, stage
         self.bus.emit(ev.PipelineStageUpdate(session_id=self.session_id, item_id=item.item_id, stage=stage,
                                              previous=previous))
-
-    async def _breathe(self) -> None:
-        """At slow speed, pause between stages so a person can follow."""
-        if self.speed == "slow":
-            await asyncio.sleep(SLOW_STAGE_PAUSE_S)
-
-    async def _process(self, item: ItemState) -> None:
-        """Runs one item; it starts holding the slot the feeder took for it."""
-        gate = self.gate_of(item)
-        self.flying[item.item_id] = item
-        try:
-            outcome, reason = await self._stages(item)
-        except asyncio.CancelledError:
-            why = self.stop_reason.pop(item.item_id, None)
-            if why is None:  # the engine is shutting down: the item stays open for --resume
-                if gate:
-                    gate.item_left(item.item_id)
-                self.flying.pop(item.item_id, None)
-                self.tasks.pop(item.item_id, None)
-                raise
-            outcome, reason = why, self._stopped_because(why)
-        except SessionStopped as exc:
-            if not self.fatal:
-                self.fatal = str(exc)
-                self.set_status("failed", str(exc))
-                self.abort_all("failed")
-            outcome, reason = "failed", str(exc)
-        except (CallFailed, ModerationError) as exc:
-            outcome, reason = "failed", str(exc)
-        except Exception as exc:  # a bug must cost one item, not the session
-            log.exception("item %s failed", item.item_id)
-            outcome, reason = "failed", f"internal error: {exc!r}"
-        if gate:
-            gate.item_left(item.item_id)
-        self._finish(item, outcome, reason)
 
     def gate_of(self, item: ItemState) -> BatchGate | None:
         return self.gates.get(item.batch_id) if item.batch_id else None
@@ -421,7 +385,8 @@ class SessionRun:
                 count += 1
         return count
 
-    def _finish(self, item: ItemState, outcome: str, reason: str) -> None:
+    def finish(self, item: ItemState, outcome: str, reason: str) -> None:
+        """The item's one ending: it leaves memory and ``item_finished`` says how it ended."""
         if item.finished:
             return
         item.finished = True
@@ -442,101 +407,6 @@ class SessionRun:
                                       cost_usd=round(item.cost_usd, 8), image_path=item.image_path, planned=planned))
         self._progress()
 
-    async def _stages(self, item: ItemState) -> tuple[str, str]:
-        """The item's steps, holding the slot the feeder took for it except while the gate holds the item."""
-        slot = Slot(self.limiter, held=True)
-        try:
-            return await self._stages_in(item, slot)
-        finally:
-            slot.release()
-
-    async def _stages_in(self, item: ItemState, slot: Slot) -> tuple[str, str]:
-        sid, iid, asset = self.session_id, item.item_id, item.asset
-        item.status = "in_progress"
-        item.started_at = time.monotonic()
-        self.bus.emit(ev.ItemStarted(session_id=sid, item_id=iid, asset_id=asset.id, asset_type=asset.type,
-                                     tier=asset.tier, title=asset.title))
-        self._stage(item, "discovery")
-        if self.saver.adopt_existing(item):
-            return "saved", "adopted the image already on disk"
-        kept = self.saver.kept_paid(item)
-        if kept is not None:  # paid for before a crash and not yet saved: save it, do not buy it again
-            return await self._keep_paid_image(item, slot, self.gate_of(item), *kept, already_kept=True)
-        if item.prompt is None:
-            await self._breathe()
-            self._stage(item, "prompt")
-            brief = build_brief(asset, self.template, emit=self.bus.emit, session_id=sid, item_id=iid)
-            item.template_version = brief.template_version
-            await self._breathe()
-            self._stage(item, "model")
-            verdict = await compete(self, item, brief, recorded=item.proposals)
-            if verdict is None:
-                return "failed", "no competitor produced a usable prompt"
-            item.prompt, item.model = verdict.winner.prompt, verdict.winner.model
-            item.proposals = verdict.proposals
-        gate = self.gate_of(item)
-        if gate is not None:
-            self._stage(item, "approval")
-            if not gate.has_ticket(iid):
-                slot.release()  # waiting for a person must not keep the next items' prompts from starting
-            ticket = await gate.wait(item)
-            if not ticket.approved:
-                return "rejected", ticket.reason
-            item.prompt = ticket.prompt
-            if ticket.decision:
-                item.decisions.append(ticket.decision)
-            await slot.take(first=True)  # ahead of items not begun: begun work finishes first
-        await self._breathe()
-        self._stage(item, "image")
-        image, cost, call_id = await self._image(item)
-        # The image is paid for: it is saved whatever comes now. A skip, an abort or a stopping engine waits
-        # for the save (tens of ms; scoring, seconds at worst) instead of throwing the image away, which a
-        # resume would then buy again.
-        keeping = asyncio.ensure_future(self._keep_paid_image(item, slot, gate, image, cost, call_id))
-        try:
-            return await asyncio.shield(keeping)
-        except asyncio.CancelledError:
-            if keeping.done():
-                raise
-            self.closing_items.add(iid)  # no regeneration for it: only what is paid gets saved
-            try:
-                result = await keeping
-            finally:
-                self.closing_items.discard(iid)
-            asyncio.current_task().uncancel()
-            self.stop_reason.pop(iid, None)
-            return result
-
-    async def _keep_paid_image(self, item: ItemState, slot: Slot, gate: BatchGate | None, image: bytes, cost: float,
-                               call_id: str | None, *, already_kept: bool = False) -> tuple[str, str]:
-        if not already_kept:  # a resumed item's kept copy is on disk already: no second write and fsync
-            await self.saver.keep_paid(item, image, cost, call_id)
-        await self._breathe()
-        self._stage(item, "save")
-        if not self.quality.enabled:
-            await self.saver.save(item, image, cost, call_id)
-            note = ""
-        else:
-            slot.release()  # scoring holds no slot: the next item's calls start meanwhile (a regeneration takes one)
-            note = await self.quality.save_and_gate(item, image, cost, call_id)
-        if gate is not None:
-            gate.item_done(item.item_id)
-        return "saved", note
-
     def image_seed(self, item: ItemState) -> int:
         """The image request's seed: the same asset draws the same image in a rerun of the same spec."""
         return zlib.crc32(f"{self.spec.seed}:{item.asset.id}".encode()) & 0x7FFFFFFF
-
-    async def _image(self, item: ItemState, *, prompt: str | None = None) -> tuple[bytes, float, str]:
-        asset = item.asset
-        call_id, result = await paid_call(
-            self, item_id=item.item_id, purpose="image", model=self.spec.image_model,
-            estimate_usd=self.estimate_image(asset),
-            request={"messages": [{"role": "user", "content": prompt or item.prompt}], "modalities": ["image", "text"],
-                     "image_config": {"aspect_ratio": asset.aspect_ratio,
-                                      "image_size": getattr(asset, "image_size", None) or "1K"},
-                     "seed": self.image_seed(item)},
-        )
-        if not result.images:
-            raise CallFailed(f"{self.spec.image_model} returned no image")
-        return result.images[0], float(result.cost_usd or 0.0), call_id
