@@ -1,11 +1,13 @@
-"""Rows handed to DuckDB as Python lists, one per column: no Arrow, no pandas in the engine.
+"""Rows handed to DuckDB as NumPy arrays, one per column: no Arrow, no pandas in the engine.
 
-The ticker writes each tick's events and projected rows as ``INSERT … SELECT unnest($1), unnest($2), …``
-with one list parameter per column. Building a pyarrow table for the same rows imported pyarrow and,
-through its pandas check on every ``pa.array(list)``, pandas: about 80 MB resident in the engine before
-any work, plus the pool pyarrow's allocator keeps (issue 14: bench/scale.py, peak RSS). DuckDB turns
-the lists into its own vectors; the speed is the same (a tick of 1,500 events: ~80–110 ms either way
-on the shared machine).
+The ticker writes each tick's events and projected rows as ``INSERT … SELECT … FROM <registered
+columns>``, a dict of one NumPy array per column that DuckDB scans in place (integer and float columns
+without NULLs as native arrays, the rest as object arrays). Building a pyarrow table for the same rows
+imported pyarrow and, through its pandas check on every ``pa.array(list)``, pandas: about 80 MB resident
+in the engine before any work (issue 14: bench/scale.py, peak RSS); NumPy is 11 MB and the image
+scorer loads it anyway. List parameters (``unnest($1)``) were the other way without Arrow, but DuckDB
+converts a Python list element by element: 9–12 µs per event against 2–3 µs for the arrays
+(a tick of 15,000 events), the largest single cost on the write path (bench/events.py --profile).
 """
 from __future__ import annotations
 
@@ -13,10 +15,9 @@ import json
 from typing import Any, Iterable
 
 import duckdb
+import numpy as np
 
-__all__ = ["Columns", "insert_columns", "ROWS_PER_INSERT"]
-
-ROWS_PER_INSERT = 5_000
+__all__ = ["Columns", "insert_columns"]
 
 
 class Columns:
@@ -56,15 +57,24 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Columns,
     if not names or not len(columns):
         return
     expressions = expressions or {}
-    selected = ", ".join(expressions.get(name, "{}").format(f"unnest(${n})") for n, name in enumerate(names, 1))
+    selected = ", ".join(expressions.get(name, "{}").format(f'"{name}"') for name in names)
     verb = "INSERT OR REPLACE" if replace else "INSERT"
     quoted = ", ".join(f'"{name}"' for name in names)
-    sql = f"{verb} INTO {table} ({quoted}) SELECT {selected}"
-    values = list(columns.data.values())
-    # in slices: DuckDB holds a converted copy of every parameter while a statement runs, and the first
-    # tick of a 50,000-item session writes 50,000 pending item rows at once
-    for start in range(0, len(columns), ROWS_PER_INSERT):
-        con.execute(sql, [column[start:start + ROWS_PER_INSERT] for column in values])
+    # found by DuckDB's replacement scan, which looks the name up among this frame's locals (register()
+    # would refuse while a reader left a result unfetched on the connection)
+    _assetgen_columns = {name: _as_array(values) for name, values in columns.data.items()}  # noqa: F841
+    con.execute(f"{verb} INTO {table} ({quoted}) SELECT {selected} FROM _assetgen_columns")
+
+
+def _as_array(values: list) -> np.ndarray:
+    """A column DuckDB scans without converting element by element where it can: int64 or float64 when
+    every value is one of those, otherwise an object array (None is NULL)."""
+    kinds = {value.__class__ for value in values}
+    if kinds == {int}:
+        return np.fromiter(values, np.int64, len(values))
+    if kinds == {float}:
+        return np.fromiter(values, np.float64, len(values))
+    return np.fromiter(values, object, len(values))  # fromiter keeps a list-valued cell one element
 
 
 def _json(value: Any) -> str | None:
