@@ -114,11 +114,12 @@ async def _stages_in(run: "SessionRun", item: "ItemState", slot: Slot) -> tuple[
         await slot.take(first=True)  # ahead of items not begun: begun work finishes first
     await breathe(run)
     run.stage(item, "image")
-    image, cost, call_id = await buy_image(run, item)
+    image, cost, call_id = await buy_image(run, item, wait_for_bill=False)
+    bill_seq = run.bus.assigned_seq
     # The image is paid for: it is saved whatever comes now. A skip, an abort or a stopping engine waits
     # for the save (tens of ms; scoring, seconds at worst) instead of throwing the image away, which a
     # resume would then buy again.
-    keeping = asyncio.ensure_future(_keep_paid_image(run, item, slot, gate, image, cost, call_id))
+    keeping = asyncio.ensure_future(_keep_paid_image(run, item, slot, gate, image, cost, call_id, bill_seq=bill_seq))
     try:
         return await asyncio.shield(keeping)
     except asyncio.CancelledError:
@@ -135,9 +136,13 @@ async def _stages_in(run: "SessionRun", item: "ItemState", slot: Slot) -> tuple[
 
 
 async def _keep_paid_image(run: "SessionRun", item: "ItemState", slot: Slot, gate: "BatchGate | None", image: bytes,
-                           cost: float, call_id: str | None, *, already_kept: bool = False) -> tuple[str, str]:
+                           cost: float, call_id: str | None, *, already_kept: bool = False,
+                           bill_seq: int = 0) -> tuple[str, str]:
     if not already_kept:  # a resumed item's kept copy is on disk already: no second write and fsync
-        await run.saver.keep_paid(item, image, cost, call_id)
+        # The bill must be on disk before the image leaves the journal, and the kept copy records that bill
+        # in its provenance (a resume adopts it): whichever of the two a crash leaves accounts for the
+        # money, so the copy's write and fsync overlap the journal's instead of following it.
+        await asyncio.gather(run.bus.durable(bill_seq), run.saver.keep_paid(item, image, cost, call_id))
     await breathe(run)
     run.stage(item, "save")
     if not run.quality.enabled:
@@ -151,8 +156,11 @@ async def _keep_paid_image(run: "SessionRun", item: "ItemState", slot: Slot, gat
     return "saved", note
 
 
-async def buy_image(run: "SessionRun", item: "ItemState", *, prompt: str | None = None) -> tuple[bytes, float, str]:
-    """One paid image call for the item (its winning or edited prompt, or ``prompt``): the image, its cost, the call id."""
+async def buy_image(run: "SessionRun", item: "ItemState", *, prompt: str | None = None,
+                    wait_for_bill: bool = True) -> tuple[bytes, float, str]:
+    """One paid image call for the item (its winning or edited prompt, or ``prompt``): the image, its cost, the call id.
+
+    ``wait_for_bill=False``: the caller waits for the bill to be durable itself (``_keep_paid_image``)."""
     asset = item.asset
     call_id, result = await paid_call(
         run, item_id=item.item_id, purpose="image", model=run.spec.image_model,
@@ -161,6 +169,7 @@ async def buy_image(run: "SessionRun", item: "ItemState", *, prompt: str | None 
                  "image_config": {"aspect_ratio": asset.aspect_ratio,
                                   "image_size": getattr(asset, "image_size", None) or "1K"},
                  "seed": run.image_seed(item)},
+        answer_leaves_journal=wait_for_bill,
     )
     if not result.images:
         raise CallFailed(f"{run.spec.image_model} returned no image")
