@@ -297,3 +297,29 @@ def test_the_console_approves_a_forecast_past_the_budget_with_the_raise_inside_t
         assert store.query("SELECT count(*) FROM controls WHERE command = 'budget'") == [(0,)]
     finally:
         store.close()
+
+
+def test_a_batch_request_left_pending_by_a_stop_is_waited_on_again_and_its_decision_applies(tmp_path):
+    """12 icons under the threshold: no forecast, one ordinary approval_request for the batch (more than 10
+    items). The engine stops while it waits; the resumed session says it awaits approval (it asks nothing
+    new: the pending row stands) and the decision taken then releases the batch."""
+    data, sid = tmp_path / "data", "s-batch-resume"
+
+    async def scenario():
+        with SqlShell(data / "studio.duckdb") as shell:
+            async with live_engine(data) as (engine, rec):
+                start_session(engine, icons_spec(12), sid)
+                request = await until(lambda: rec.first("approval_request", sid), timeout=20,
+                                      message="the batch's approval_request")
+            async with live_engine(data) as (engine, rec):
+                task = asyncio.create_task(engine.run_session(None, session_id=sid, resume=True))
+                await until(lambda: (engine.projector.session(sid) or {}).get("status") == "awaiting_approval",
+                            timeout=20, message="awaiting_approval after resume")
+                assert not rec.of("approval_request", sid)
+                decided = await _decide(engine, shell, request.payload["batch_id"], "approve_batch")
+                assert decided.startswith("applied: approved 12"), decided
+                await asyncio.wait_for(task, 30)
+                return engine
+
+    engine = run_async(scenario(), timeout=120)
+    assert engine.store.query("SELECT status FROM sessions WHERE session_id = ?", [sid]) == [("completed",)]

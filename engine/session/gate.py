@@ -84,6 +84,7 @@ class BatchGate:
         self.waiters: dict[str, asyncio.Future] = {}
         self.results: dict[str, Ticket] = {}
         self.requested = existing is not None
+        self.announced = False  # this run has said the session awaits this batch's decision
         self.decided = False
         self.kind = (existing or {}).get("kind")
         self.estimate = float((existing or {}).get("estimated_cost_usd") or 0.0)
@@ -139,6 +140,8 @@ class BatchGate:
             return
         if not self.requested:
             self._emit_request()
+        elif not self.announced:  # asked before a stop: its pending row still stands, only the wait is new
+            self._announce()
         if self._timer is None and self.expires_at is not None:
             self._timer = asyncio.get_running_loop().create_task(self._expire())
 
@@ -163,8 +166,12 @@ class BatchGate:
             self.kind = "approval_request"
             run.bus.emit(ev.ApprovalRequest(**common, timeout_policy="approve"))
         self.requested = True
-        if not run.paused:
-            run.set_status("awaiting_approval", "approval")
+        self._announce()
+
+    def _announce(self) -> None:
+        self.announced = True
+        if not self.run.paused:
+            self.run.set_status("awaiting_approval", "approval")
 
     async def _expire(self) -> None:
         delay = (self.expires_at - datetime.now(timezone.utc)).total_seconds()
