@@ -205,11 +205,15 @@ class Bus:
         return self._subscribers, len(self._pending), ready
 
     def _notify(self, records, subscribers, backlog: int, ready) -> None:
-        for _, loop, future in ready:
-            try:
-                loop.call_soon_threadsafe(_resolve, future)
-            except RuntimeError:  # that loop is closed: nobody waits any more
-                pass
+        if ready:
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+            for _, loop, future in ready:
+                by_loop.setdefault(loop, []).append(future)
+            for loop, futures in by_loop.items():  # one wake-up of a loop per group, however many wait
+                try:
+                    loop.call_soon_threadsafe(_resolve, futures)
+                except RuntimeError:  # that loop is closed: nobody waits any more
+                    pass
         if backlog > self.backlog_warning and not self._warned:
             self._warned = True
             log.warning(
@@ -284,6 +288,7 @@ class Bus:
             return [self._ring[i] for i in range(start, len(self._ring))]
 
 
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
