@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Iterable
 
 __all__ = [
-    "SESSION_ACTIVE", "SESSION_RUNNING", "SESSION_TERMINAL", "SESSION_OUTCOMES", "session_outcome", "SESSION_STATUSES", "SESSION_RESUMABLE_NOT",
+    "SESSION_ACTIVE", "SESSION_RUNNING", "SESSION_TERMINAL", "SESSION_OUTCOMES", "session_outcome", "SESSION_STATUSES", "SESSION_ALL_ENDED",
+    "SESSION_RESUMABLE_NOT",
     "ITEM_OUTCOMES", "ITEM_OPEN", "ITEM_NOT_SAVED", "ITEM_KEPT_ON_RESUME",
     "APPROVAL_RELEASED", "APPROVAL_STATUSES",
     "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES",
@@ -29,8 +30,10 @@ SESSION_ACTIVE = (*SESSION_RUNNING, "aborting")
 SESSION_TERMINAL = ("completed", "completed_with_failures", "failed", "aborted")
 SESSION_OUTCOMES = SESSION_TERMINAL
 SESSION_STATUSES = (*SESSION_ACTIVE, *SESSION_TERMINAL, "interrupted")
+# Every item has ended (some may have failed): nothing is left to resume.
+SESSION_ALL_ENDED = ("completed", "completed_with_failures")
 # Resume refuses these: completed work is done, and active work belongs to a running engine.
-SESSION_RESUMABLE_NOT = ("completed", "completed_with_failures", *SESSION_ACTIVE)
+SESSION_RESUMABLE_NOT = (*SESSION_ALL_ENDED, *SESSION_ACTIVE)
 
 # -- items ------------------------------------------------------------------------------------------
 ITEM_OUTCOMES = ("saved", "skipped", "rejected", "failed", "aborted")  # each item ends exactly once

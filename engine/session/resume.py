@@ -16,7 +16,7 @@ from engine.providers.capabilities import CapabilityBook, UnsuitableModel, check
 from engine.providers.openrouter import OpenRouterClient
 from engine.session.spec import RunSpec, SpecError
 from engine.templates.brief import active_template, ensure_default_template, get_template_version
-from engine.vocabulary import ITEM_KEPT_ON_RESUME
+from engine.vocabulary import ITEM_KEPT_ON_RESUME, SESSION_ALL_ENDED
 
 if TYPE_CHECKING:
     from engine.session.host import SessionHost
@@ -120,7 +120,7 @@ def load_resume_state(store, projector, session_id: str) -> tuple[RunSpec, dict[
         if not session:
             raise ResumeError(f"unknown session {session_id!r}: see `assetgen status` for session ids")
         session = session[0]
-        if session["status"] in ("completed", "completed_with_failures"):  # every item has ended
+        if session["status"] in SESSION_ALL_ENDED:
             raise ResumeError(f"session {session_id} has already {session['status'].replace('_', ' ')}; "
                               "nothing to resume")
         items = fetch_rows(con, "SELECT * FROM items WHERE session_id = ?", [session_id])
