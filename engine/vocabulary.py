@@ -13,7 +13,7 @@ __all__ = [
     "SESSION_RESUMABLE_NOT",
     "ITEM_OUTCOMES", "ITEM_OPEN", "ITEM_NOT_SAVED", "ITEM_KEPT_ON_RESUME",
     "APPROVAL_RELEASED", "APPROVAL_STATUSES",
-    "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES",
+    "JOB_OPEN", "JOB_TERMINAL", "JOB_STATUSES", "JOB_LEFT_MIDWAY",
     "STAGES", "SPEED_CONCURRENCY", "SPEEDS", "DEFAULT_SPEED",
     "PROVIDERS", "DEFAULT_PROVIDER", "DEFAULT_COMPETITORS", "DEFAULT_IMAGE_MODEL",
     "CONTROL_COMMANDS", "OPERATOR_CONTROLS", "DECISION_ACTIONS", "PAUSE_REASONS", "PAUSE_STORAGE",
@@ -51,6 +51,7 @@ APPROVAL_STATUSES = ("pending", *APPROVAL_RELEASED, "rejected", "held")
 JOB_OPEN = ("queued", "running")
 JOB_TERMINAL = ("done", "failed", "cancelled", "interrupted")
 JOB_STATUSES = (*JOB_OPEN, *JOB_TERMINAL)
+JOB_LEFT_MIDWAY = ("running", "interrupted")  # what a stopped or dead daemon leaves: requeued at start
 
 # -- the pipeline -----------------------------------------------------------------------------------
 STAGES = ("discovery", "prompt", "model", "approval", "image", "save")

@@ -19,7 +19,7 @@ import duckdb
 from engine.session.resume import new_session_id
 from engine.session.spec import RunSpec, SpecError
 from engine.limits import row_problem
-from engine.vocabulary import SESSION_TERMINAL, sql_list
+from engine.vocabulary import JOB_LEFT_MIDWAY, SESSION_TERMINAL, sql_list
 
 if TYPE_CHECKING:
     from engine.intents.handler import IntentHost
@@ -132,11 +132,11 @@ def requeue_stopped_jobs(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str 
                                               WHEN 'failed' THEN 'the session failed' END,
                         finished_at = coalesce(jobs.finished_at, now())
         FROM sessions s
-        WHERE jobs.session_id = s.session_id AND jobs.status IN ('running', 'interrupted')
+        WHERE jobs.session_id = s.session_id AND jobs.status IN {sql_list(JOB_LEFT_MIDWAY)}
           AND s.status IN {sql_list(SESSION_TERMINAL)}""")
-    return [tuple(row) for row in con.execute("""
+    return [tuple(row) for row in con.execute(f"""
         UPDATE jobs SET status = 'queued', error = NULL, finished_at = NULL, started_at = NULL,
                         session_id = CASE WHEN session_id IN (SELECT session_id FROM sessions) THEN session_id END
-        WHERE status IN ('running', 'interrupted') AND (session_id IS NULL OR session_id NOT IN (
+        WHERE status IN {sql_list(JOB_LEFT_MIDWAY)} AND (session_id IS NULL OR session_id NOT IN (
             SELECT session_id FROM sessions WHERE status <> 'interrupted'))
         RETURNING job_id, session_id""").fetchall()]
