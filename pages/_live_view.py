@@ -270,35 +270,39 @@ def _pager(window, page_key: str) -> None:
 
 
 def _item_row(db, session_id: str, row, data_dir) -> None:
+    """One item as a compact row that wraps: thumbnail, then name, state, stage, cost and image score in one
+    block, the winner and why, and Skip.
+
+    A flex row, not st.columns: columns stack on a phone, and each of the five became a line of its own
+    (391 px an item, a Live in detail of 8,000+ px for 12 items at 390 px wide); the row keeps the thumbnail
+    beside its facts there, and is one line at 1400 px."""
     slug = re.sub(r"[^A-Za-z0-9_-]", "_", row.asset_id)
-    with st.container(border=True, key=f"live_row_{slug}"):
-        thumb, what, why, figures, action = st.columns([1, 3, 6, 3, 2], vertical_alignment="center")
+    with st.container(border=True, key=f"live_row_{slug}", horizontal=True, vertical_alignment="center", gap="small"):
         image = _thumbnail(row.image_path, data_dir)
         if image is not None:
-            thumb.image(image, width=56)
+            st.image(image, width=56)
         else:
             colour = STAGE_COLORS.get(row.stage if isinstance(row.stage, str) else "pending", "#999999")
-            thumb.markdown(f"<div style='width:56px;height:56px;border-radius:6px;background:{colour}30;"
-                           f"border:2px dashed {colour}'></div>", unsafe_allow_html=True)
+            st.markdown(f"<div style='width:56px;height:56px;border-radius:6px;background:{colour}30;"
+                        f"border:2px dashed {colour}'></div>", unsafe_allow_html=True, width="content")
         badge = OUTCOME_BADGES.get(row.state, "blue")
         stage = row.stage if isinstance(row.stage, str) else "—"
-        what.markdown(f"**{row.asset_id}** :{badge}-badge[{row.state.replace('_', ' ')}]  \n"
-                      f":grey[{row.asset_type or ''} · stage {stage}]")
+        estimated = " (estimated)" if row.cost_estimated else ""
+        spent = f"cost {money(row.cost_usd)}" if row.state in ITEM_OUTCOMES else (
+            f"{money(row.cost_usd)}{estimated} so far")
+        score = (f":{'green' if row.score['passed'] else 'red'}[{row.score_text}]" if row.score
+                 else ":grey[no image]" if row.state in ITEM_NOT_SAVED else ":grey[not scored yet]")
+        st.markdown(f"**{row.asset_id}** :{badge}-badge[{row.state.replace('_', ' ')}]  \n"
+                    f":grey[{row.asset_type or ''} · stage {stage} · {spent}]  \n{score}", width=250)
         winner = short_model(row.winner_model) if isinstance(row.winner_model, str) else None
         reason = row.reason if isinstance(row.reason, str) and row.state in ITEM_NOT_SAVED else ""
-        _why(why, winner, row.why if isinstance(row.why, str) else "", reason)
-        estimated = " (estimated)" if row.cost_estimated else ""
-        spent = f":grey[cost] {money(row.cost_usd)}" if row.state in ITEM_OUTCOMES else (
-            f"{money(row.cost_usd)}{estimated} :grey[so far]")
-        figures.markdown(f"{spent}  \n"
-                         + (f":{'green' if row.score['passed'] else 'red'}[{row.score_text}]" if row.score
-                            else ":grey[no image]" if row.state in ITEM_NOT_SAVED else ":grey[not scored yet]"))
+        _why(st.container(width="stretch"), winner, row.why if isinstance(row.why, str) else "", reason)
         help_text = ("Skip this item: its requests in flight are cancelled" if row.can_skip else
                      "A skip of this item is waiting for the engine" if row.skip_pending else
                      f"{row.asset_id} is {row.state.replace('_', ' ')}: nothing to skip" if row.state not in SKIPPABLE_STATES
                      else "Only a running, paused or awaiting session's items can be skipped")
-        if action.button("Skip", key=f"live_skip_{slug}", icon=":material/skip_next:", disabled=not row.can_skip,
-                         help=help_text):
+        if st.button("Skip", key=f"live_skip_{slug}", icon=":material/skip_next:", disabled=not row.can_skip,
+                     help=help_text):
             sent = run_action(lambda: send_control(db, "skip", operator=operator(), session_id=session_id,
                                                    item_id=row.item_id),
                               done=lambda cid: f"skip of {row.asset_id} sent (control #{cid}); the engine applies it "
@@ -308,8 +312,8 @@ def _item_row(db, session_id: str, row, data_dir) -> None:
 
 
 def _why(column, winner: str | None, why: str, reason: str) -> None:
-    """The winner and one line of its reasoning; the whole reasoning on expand. An item that ended unsaved
-    says why it ended first."""
+    """The winner and one line of its reasoning; a long reasoning behind a one-line "why" on expand. An item that
+    ended unsaved says why it ended first."""
     if reason:
         head = f":violet[ended: {clip(reason, 80)}]" + (f" · **{winner}** won" if winner else "")
     else:
@@ -319,8 +323,7 @@ def _why(column, winner: str | None, why: str, reason: str) -> None:
     elif len(why) <= WHY_CHARS:
         column.markdown(f"{head}: {why}")
     else:
-        column.markdown(head)
-        with column.expander(clip(why, WHY_CHARS)):
+        with column.expander(f"{head} · why"):
             st.markdown(why)
 
 
