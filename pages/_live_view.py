@@ -29,7 +29,8 @@ __all__ = ["render"]
 
 OUTCOME_BADGES = {"saved": "green", "rejected": "violet", "skipped": "gray", "failed": "red", "aborted": "orange"}
 THUMBNAILS = 8
-WHY_CHARS = 72  # one line of the winner's reasoning; the whole of it on expand
+WHY_CHARS = 72  # a reasoning this short is shown whole
+WHY_LABEL_CHARS = 56  # the start of a longer one, as its expander's label: one line at 1400 px, three on a phone
 # The row views: every item, the ones still open (what a skip applies to), the ones that ended.
 ROW_VIEWS = {"all": None, "open": SKIPPABLE_STATES, "ended": ITEM_OUTCOMES}
 
@@ -312,8 +313,8 @@ def _item_row(db, session_id: str, row, data_dir) -> None:
 
 
 def _why(column, winner: str | None, why: str, reason: str) -> None:
-    """The winner and one line of its reasoning; a long reasoning behind a one-line "why" on expand. An item that
-    ended unsaved says why it ended first."""
+    """The winner and the start of its reasoning, all of it on expand (a bare "why" label hid the reasoning at
+    1400 px, seen in the screenshot sweep). An item that ended unsaved says why it ended first."""
     if reason:
         head = f":violet[ended: {clip(reason, 80)}]" + (f" · **{winner}** won" if winner else "")
     else:
@@ -323,7 +324,7 @@ def _why(column, winner: str | None, why: str, reason: str) -> None:
     elif len(why) <= WHY_CHARS:
         column.markdown(f"{head}: {why}")
     else:
-        with column.expander(f"{head} · why"):
+        with column.expander(f"{head}: {clip(why, WHY_LABEL_CHARS)}"):
             st.markdown(why)
 
 
