@@ -117,6 +117,8 @@ def _overview(info: dict, counts: dict) -> None:
     extra = [f"{counts['pending']} not started"] if counts["pending"] else []
     if queued:
         extra.append(f"{queued} approved, waiting for a slot")
+    if counts["saving"]:
+        extra.append(f"{counts['saving']} being scored and saved")
     if badges or extra:
         st.markdown(badges + (" · " if badges and extra else "") + " · ".join(extra))
     if budget:
