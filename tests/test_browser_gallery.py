@@ -102,6 +102,9 @@ def test_cards_keep_one_height_whatever_their_prompt_and_the_lightbox_shows_it_w
     wait_idle(page)
     cards = page.locator("[class*='st-key-gal_card_'] >> visible=true")
     expect(cards).to_have_count(4)
+    # measure once every card's image has arrived (a card without its image yet is ~150 px shorter)
+    page.wait_for_function("() => { const imgs = [...document.querySelectorAll(\"[class*='st-key-gal_card_'] img\")];"
+                           " return imgs.length === 4 && imgs.every(img => img.complete && img.naturalHeight > 0); }")
     heights = [round(box["height"]) for box in (cards.nth(i).bounding_box() for i in range(4))]
     assert max(heights) - min(heights) <= 2, heights  # one row of four: the long prompt once made its card taller
     clamped = page.locator(".gal-prompt").filter(has_text="fountain pen").first
