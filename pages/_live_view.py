@@ -29,7 +29,8 @@ __all__ = ["render"]
 
 OUTCOME_BADGES = {"saved": "green", "rejected": "violet", "skipped": "gray", "failed": "red", "aborted": "orange"}
 THUMBNAILS = 8
-WHY_CHARS = 72  # one line of the winner's reasoning; the whole of it on expand
+WHY_CHARS = 72  # a reasoning this short is shown whole
+WHY_LABEL_CHARS = 56  # the start of a longer one, as its expander's label: one line at 1400 px, three on a phone
 # The row views: every item, the ones still open (what a skip applies to), the ones that ended.
 ROW_VIEWS = {"all": None, "open": SKIPPABLE_STATES, "ended": ITEM_OUTCOMES}
 
@@ -116,6 +117,8 @@ def _overview(info: dict, counts: dict) -> None:
     extra = [f"{counts['pending']} not started"] if counts["pending"] else []
     if queued:
         extra.append(f"{queued} approved, waiting for a slot")
+    if counts["saving"]:
+        extra.append(f"{counts['saving']} being scored and saved")
     if badges or extra:
         st.markdown(badges + (" · " if badges and extra else "") + " · ".join(extra))
     if budget:
@@ -270,35 +273,39 @@ def _pager(window, page_key: str) -> None:
 
 
 def _item_row(db, session_id: str, row, data_dir) -> None:
+    """One item as a compact row that wraps: thumbnail, then name, state, stage, cost and image score in one
+    block, the winner and why, and Skip.
+
+    A flex row, not st.columns: columns stack on a phone, and each of the five became a line of its own
+    (391 px an item, a Live in detail of 8,000+ px for 12 items at 390 px wide); the row keeps the thumbnail
+    beside its facts there, and is one line at 1400 px."""
     slug = re.sub(r"[^A-Za-z0-9_-]", "_", row.asset_id)
-    with st.container(border=True, key=f"live_row_{slug}"):
-        thumb, what, why, figures, action = st.columns([1, 3, 6, 3, 2], vertical_alignment="center")
+    with st.container(border=True, key=f"live_row_{slug}", horizontal=True, vertical_alignment="center", gap="small"):
         image = _thumbnail(row.image_path, data_dir)
         if image is not None:
-            thumb.image(image, width=56)
+            st.image(image, width=56)
         else:
             colour = STAGE_COLORS.get(row.stage if isinstance(row.stage, str) else "pending", "#999999")
-            thumb.markdown(f"<div style='width:56px;height:56px;border-radius:6px;background:{colour}30;"
-                           f"border:2px dashed {colour}'></div>", unsafe_allow_html=True)
+            st.markdown(f"<div style='width:56px;height:56px;border-radius:6px;background:{colour}30;"
+                        f"border:2px dashed {colour}'></div>", unsafe_allow_html=True, width="content")
         badge = OUTCOME_BADGES.get(row.state, "blue")
         stage = row.stage if isinstance(row.stage, str) else "—"
-        what.markdown(f"**{row.asset_id}** :{badge}-badge[{row.state.replace('_', ' ')}]  \n"
-                      f":grey[{row.asset_type or ''} · stage {stage}]")
+        estimated = " (estimated)" if row.cost_estimated else ""
+        spent = f"cost {money(row.cost_usd)}" if row.state in ITEM_OUTCOMES else (
+            f"{money(row.cost_usd)}{estimated} so far")
+        score = (f":{'green' if row.score['passed'] else 'red'}[{row.score_text}]" if row.score
+                 else ":grey[no image]" if row.state in ITEM_NOT_SAVED else ":grey[not scored yet]")
+        st.markdown(f"**{row.asset_id}** :{badge}-badge[{row.state.replace('_', ' ')}]  \n"
+                    f":grey[{row.asset_type or ''} · stage {stage} · {spent}]  \n{score}", width=250)
         winner = short_model(row.winner_model) if isinstance(row.winner_model, str) else None
         reason = row.reason if isinstance(row.reason, str) and row.state in ITEM_NOT_SAVED else ""
-        _why(why, winner, row.why if isinstance(row.why, str) else "", reason)
-        estimated = " (estimated)" if row.cost_estimated else ""
-        spent = f":grey[cost] {money(row.cost_usd)}" if row.state in ITEM_OUTCOMES else (
-            f"{money(row.cost_usd)}{estimated} :grey[so far]")
-        figures.markdown(f"{spent}  \n"
-                         + (f":{'green' if row.score['passed'] else 'red'}[{row.score_text}]" if row.score
-                            else ":grey[no image]" if row.state in ITEM_NOT_SAVED else ":grey[not scored yet]"))
+        _why(st.container(width="stretch"), winner, row.why if isinstance(row.why, str) else "", reason)
         help_text = ("Skip this item: its requests in flight are cancelled" if row.can_skip else
                      "A skip of this item is waiting for the engine" if row.skip_pending else
                      f"{row.asset_id} is {row.state.replace('_', ' ')}: nothing to skip" if row.state not in SKIPPABLE_STATES
                      else "Only a running, paused or awaiting session's items can be skipped")
-        if action.button("Skip", key=f"live_skip_{slug}", icon=":material/skip_next:", disabled=not row.can_skip,
-                         help=help_text):
+        if st.button("Skip", key=f"live_skip_{slug}", icon=":material/skip_next:", disabled=not row.can_skip,
+                     help=help_text):
             sent = run_action(lambda: send_control(db, "skip", operator=operator(), session_id=session_id,
                                                    item_id=row.item_id),
                               done=lambda cid: f"skip of {row.asset_id} sent (control #{cid}); the engine applies it "
@@ -308,8 +315,8 @@ def _item_row(db, session_id: str, row, data_dir) -> None:
 
 
 def _why(column, winner: str | None, why: str, reason: str) -> None:
-    """The winner and one line of its reasoning; the whole reasoning on expand. An item that ended unsaved
-    says why it ended first."""
+    """The winner and the start of its reasoning, all of it on expand (a bare "why" label hid the reasoning at
+    1400 px, seen in the screenshot sweep). An item that ended unsaved says why it ended first."""
     if reason:
         head = f":violet[ended: {clip(reason, 80)}]" + (f" · **{winner}** won" if winner else "")
     else:
@@ -319,8 +326,7 @@ def _why(column, winner: str | None, why: str, reason: str) -> None:
     elif len(why) <= WHY_CHARS:
         column.markdown(f"{head}: {why}")
     else:
-        column.markdown(head)
-        with column.expander(clip(why, WHY_CHARS)):
+        with column.expander(f"{head}: {clip(why, WHY_LABEL_CHARS)}"):
             st.markdown(why)
 
 

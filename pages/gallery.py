@@ -9,6 +9,7 @@ engine/read/gallery.py.
 from __future__ import annotations
 
 import base64
+import html
 
 import pandas as pd
 import streamlit as st
@@ -24,6 +25,20 @@ from engine.read.gallery import (
 from pages._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
 COLUMNS = 4
+PROMPT_LINES = 3  # a card shows this many lines of its prompt, the whole of it in the lightbox
+# Cards of one row keep one height whatever their prompt, title, status or image shape: the image sits in a
+# square box, the title ends in an ellipsis, each caption takes two lines, and the prompt is clamped to
+# PROMPT_LINES lines (its full text on hover and in the lightbox). A card once grew with its prompt's length.
+CARD_CSS = f"""<style>
+[class*="st-key-gal_card_"] [data-testid="stImage"] img {{ aspect-ratio: 1 / 1; object-fit: contain; }}
+.gal-line {{ white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }}
+[class*="st-key-gal_card_"] [data-testid="stCaptionContainer"] {{ display: -webkit-box; -webkit-box-orient: vertical;
+  -webkit-line-clamp: 2; line-clamp: 2; overflow: hidden; line-height: 1.45; height: 2.9em; }}
+[class*="st-key-gal_card_"] [data-testid="stCaptionContainer"] p {{ margin: 0; }}
+.gal-prompt {{ display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: {PROMPT_LINES};
+  line-clamp: {PROMPT_LINES}; overflow: hidden; line-height: 1.4em; height: {1.4 * PROMPT_LINES}em;
+  font-size: 0.875rem; opacity: 0.7; }}
+</style>"""
 ZOOMS = {"Fit": None, "100%": 1, "200%": 2, "400%": 4}
 
 
@@ -195,23 +210,26 @@ rows = {r["item_id"]: r for r in result.items.to_dict("records")}
 
 grid, detail, compare = st.tabs(["Grid", "Detail", "Compare"])
 with grid:
+    st.html(CARD_CSS)
     cards = list(rows.values())
     for start in range(0, len(cards), COLUMNS):
         for n, (col, row) in enumerate(zip(st.columns(COLUMNS), cards[start:start + COLUMNS]), start=start):
-            with col.container(border=True):
+            with col.container(border=True, key=f"gal_card_{n}"):
                 path = resolve_image_path(row["image_path"], data_dir)
                 if path is None:
                     st.caption(f":grey[no image{': ' + row['image_path'] if row['image_path'] else ''}]")
                 else:
                     st.image(str(path), width="stretch")
                     st.markdown(credentials_badge(path))
-                st.markdown(f"**{row['title'] or row['asset_id']}** · {row['asset_type']} · {row['tier']}")
-                if status_line(row):
-                    st.caption(status_line(row))
+                title = f"{row['title'] or row['asset_id']} · {row['asset_type']} · {row['tier']}"
+                st.html(f"<div class='gal-line' title='{html.escape(title, quote=True)}'><b>"
+                        f"{html.escape(row['title'] or row['asset_id'])}</b> · {html.escape(str(row['asset_type']))} · "
+                        f"{html.escape(str(row['tier']))}</div>")
                 st.caption(models_line(row))
                 st.caption(f"{when_line(row)} · {money(row['cost_usd'], simulated=bool(row['simulated']))}")
-                st.caption(quality_line(row))
-                st.caption(clip(row["final_prompt"], 160))
+                st.caption(status_line(row) or quality_line(row))  # a failed or skipped item has no image to score
+                prompt = html.escape(row["final_prompt"] or "", quote=True)
+                st.html(f"<div class='gal-prompt' title='{prompt}'>{prompt}</div>")
                 st.button("Open", key=f"gal_open_{n}", icon=":material/open_in_full:", width="stretch",
                           on_click=_show, args=(row["item_id"],))
 

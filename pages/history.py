@@ -24,21 +24,29 @@ st.title("History")
 
 def _number(column, name: str, key: str, *, step: float = 1.0, empty_label: str | None = None,
             disabled: bool = False):
-    """A number field whose label, default, limits and help are the run option's own (engine/session/spec.py),
-    the same the CLI's flag shows; ``empty_label`` offers 0 for "none"."""
+    """A number field whose label, default and help are the run option's own (engine/session/spec.py), the same
+    the CLI's flag shows; ``empty_label`` offers 0 for "none".
+
+    Its limits are checked here, not in the browser: a number input with min/max refuses an out-of-range value in
+    the browser only (the field turns red and the value is never sent), so the script went on with the last
+    committed value and Queue run queued that. Every value reaches job_form_problems, which says what is wrong
+    beside the field in the CLI's words and keeps Queue run disabled."""
     option = run_option(name)
     kind = int if option.kind is int else float
-    low = 0 if (empty_label or option.minimum is None) else option.minimum
-    return column.number_input(
+    value = column.number_input(
         option.label + (f" ({empty_label})" if empty_label else ""), key=key, help=option.help, disabled=disabled,
-        min_value=kind(low), max_value=None if option.maximum is None else kind(option.maximum),
         value=kind(option.default or 0), step=kind(step))
+    _error_slots[name] = column.empty()  # the field's own message goes right under it
+    return value
+
+
+_error_slots: dict[str, object] = {}
 
 
 def _field_error(problems: dict[str, str], name: str) -> None:
     """Validation next to the field it is about, as soon as the value is committed."""
     if name in problems:
-        st.error(problems[name], icon=":material/error:")
+        _error_slots.pop(name, st).error(problems[name], icon=":material/error:")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

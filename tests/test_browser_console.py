@@ -248,75 +248,29 @@ def test_a_batch_is_approved_on_a_phone(studio, browser):
         {"action": "approve_batch", "decided_by": "Pat Phone"}]
 
 
-# -- nothing stale; forms; the seed's addresses ---------------------------------------------------
-def test_screens_follow_the_database_and_buttons_apply_only_when_they_can(studio, browser):
+# -- the seed's addresses; the operator's name survives a reload -----------------------------------
+# (points 2-6, nothing stale, honest counts and the forms, are in tests/test_browser_points.py, one test each)
+def test_the_seed_addresses_land_on_their_pages_and_the_name_survives_a_reload(studio, browser):
     page = new_page(browser)
-    with logs_on_failure(studio, page, "stale"):
+    with logs_on_failure(studio, page, "addresses"):
         # the old dashboard's bookmarks land on the matching pages
         for title, path in (("Live", ""), ("Live in detail", "enhanced"), ("Templates", "edit-master-prompt")):
             visit(page, studio, path, title=title)
         # the name came from the URL and stays for a reload
         page.reload()
         expect(page.locator(".st-key-operator input")).to_have_value(OPERATOR, timeout=30_000)
-
-        # a malformed faults string is refused at once, next to the field, and nothing can be queued
-        visit(page, studio, "history", title="History")
-        page.get_by_role("tab", name="New run").click()
-        faults = page.locator(".st-key-run_faults input")
-        faults.fill("429=")
-        faults.press("Enter")
-        wait_idle(page)
-        expect(page.get_by_text("fault rate '' for 429 is not a number")).to_be_visible()
-        expect(button(page, "run_submit")).to_be_disabled()
-
-        # Live, opened before the session exists, picks it up and follows its states without a reload
-        visit(page, studio, "", title="Live")
-        job_id = queue(studio, types=["icons"], limit=6, speed="slow", latency_scale=0.3, approval=False)
-        session_id = session_of_job(studio, job_id)
-        picker = page.locator(".st-key-live_session input")
-        expect(picker).to_have_value(f"{session_id} · running", timeout=30_000)
-        expect(button(page, "ctl_pause")).to_be_enabled()
-        expect(button(page, "ctl_resume")).to_be_disabled()
-        button(page, "ctl_pause").click()
-        expect(picker).to_have_value(f"{session_id} · paused", timeout=30_000)
-        expect(button(page, "ctl_resume")).to_be_enabled()
-        expect(button(page, "ctl_pause")).to_be_disabled()
-        page.locator(".st-key-ctl_abort_menu button").first.click()
-        button(page, "ctl_abort").click()
-        expect(picker).to_have_value(f"{session_id} · aborted", timeout=30_000)
-        for key in ("ctl_pause", "ctl_resume", "ctl_skip"):
-            expect(button(page, key)).to_be_disabled()
-        # honest counts: nothing saved after an abort reads as aborted, not "done"
-        saved = db_rows(studio, "SELECT count(*) AS n FROM items WHERE session_id = ? AND status = 'saved'",
-                        [session_id])[0]["n"]
-        expect(metric(page, "Saved")).to_have_text(f"{saved}/6")
-        expect(page.get_by_test_id("stMetric").filter(has_text="Finished")).to_contain_text("aborted")
-        expect(metric(page, "In flight")).to_have_text("0")
-        screenshot(page, "live-aborted")
-
-        # a template version saved elsewhere shows up in Versions & diff without a reload
-        visit(page, studio, "edit-master-prompt", title="Templates")
-        page.get_by_role("tab", name="Versions & diff").click()
-        store = Store(studio.db_path)
-        try:
-            from engine.templates.brief import default_template, save_template_version
-            body = default_template().body
-            body["master_prompt"] = body["master_prompt"] + " Keep it calm."
-            version = save_template_version(store, body, author="elsewhere", comment="calmer", activate=False)
-        finally:
-            store.close()
-        expect(page.locator(".st-key-tpl_versions_summary")).to_contain_text(f"newest v{version} by elsewhere",
-                                                                               timeout=15_000)
-
-        # a job the daemon fails shows as failed in Jobs without a reload
-        visit(page, studio, "history", title="History")
-        page.get_by_role("tab", name="Jobs").click()
-        store = Store(studio.db_path)
-        try:
-            bad = queue_job(store, {"types": ["no-such-type"], "limit": 1}, operator=OPERATOR)
-        finally:
-            store.close()
-        wait_until(lambda: db_rows(studio, "SELECT status FROM jobs WHERE job_id = ?", [bad])[0]["status"] == "failed",
-                   timeout=60, interval=0.5, message=f"job {bad} to fail")
-        expect(page.locator(".st-key-jobs_summary")).to_contain_text("1 failed", timeout=15_000)
         assert not page.errors, page.errors
+
+
+# Streamlit treats a folder named pages/ beside app.py as an old-style pages app until app.py's st.navigation has run
+# once in the server: a bookmarked url path (/edit-master-prompt, /enhanced) as the server's very first load is looked
+# up among the folder's file names, not found, and gets a "Page not found" modal over the right page (app.py then
+# runs and draws it). Later loads are fine. Renaming pages/ to a folder Streamlit does not look at would end it.
+FIRST_LOAD_MODAL = "a bookmark as the console server's first load shows Streamlit's 'Page not found' modal"
+
+
+@pytest.mark.xfail(strict=True, reason=FIRST_LOAD_MODAL)
+def test_a_bookmark_as_the_servers_first_load_opens_its_page_without_a_modal(studio, browser):
+    page = new_page(browser)
+    visit(page, studio, "edit-master-prompt", title="Templates")
+    expect(page.get_by_role("dialog")).to_have_count(0)

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from browser_support import ARTIFACTS, launch_chromium, start_studio
+from engine.store.database import Store
 from test_browser_console import expect, pytestmark, sync_api  # noqa: F401 (browser, slow, chromium present)
 from test_browser_e2e import UI_TIMEOUT_MS, button, no_exceptions, screenshot, wait_idle
 from test_gallery import GPT, NEW, OLD, build_gallery_db
@@ -83,3 +84,35 @@ def test_filter_by_model_open_step_with_the_arrow_key_zoom_and_compare(page):
         re.compile(rf"session_id\s*{OLD}\s*{NEW}"))
     no_exceptions(page)
     screenshot(page, "gallery-compare")
+
+
+LONG_PROMPT = ("a calm heirloom key resting on folded ivory linen beside a fountain pen and a sealed envelope, "
+               "drawn in deep navy line art with a single warm accent, generous margins, soft paper texture, "
+               "no text, no logos, centred composition, quiet and trustworthy, for an estate-planning brand. ") * 3
+
+
+def test_cards_keep_one_height_whatever_their_prompt_and_the_lightbox_shows_it_whole(page, tmp_path):
+    store = Store(tmp_path / "data" / "studio.duckdb")
+    try:  # one card's prompt ten times longer than the others'
+        store.execute("UPDATE items SET final_prompt = ? WHERE item_id = ?", [LONG_PROMPT, f"{NEW}:hero-family"])
+    finally:
+        store.close()
+    page.reload()
+    expect(page.get_by_text("Images 1–4 of 4")).to_be_visible(timeout=30_000)
+    wait_idle(page)
+    cards = page.locator("[class*='st-key-gal_card_'] >> visible=true")
+    expect(cards).to_have_count(4)
+    # measure once every card's image has arrived (a card without its image yet is ~150 px shorter)
+    page.wait_for_function("() => { const imgs = [...document.querySelectorAll(\"[class*='st-key-gal_card_'] img\")];"
+                           " return imgs.length === 4 && imgs.every(img => img.complete && img.naturalHeight > 0); }")
+    heights = [round(box["height"]) for box in (cards.nth(i).bounding_box() for i in range(4))]
+    assert max(heights) - min(heights) <= 2, heights  # one row of four: the long prompt once made its card taller
+    clamped = page.locator(".gal-prompt").filter(has_text="fountain pen").first
+    assert clamped.evaluate("el => el.scrollHeight > el.clientHeight + 2"), "the long prompt is not clamped"
+    screenshot(page, "gallery-cards-long-prompt")
+
+    card = next(i for i in range(4) if "fountain pen" in cards.nth(i).inner_text())
+    button(page, f"gal_open_{card}").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text(LONG_PROMPT.strip()[-80:])).to_be_visible()  # the prompt's end, in full
+    no_exceptions(page)

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import wait_until
 from test_browser_console import (
-    browser, db_rows, logs_on_failure, new_page, queue, session_of_job, studio, sync_api, visit,  # noqa: F401
+    PHONE, browser, db_rows, logs_on_failure, new_page, queue, session_of_job, studio, sync_api, visit,  # noqa: F401
+    wait_session_status,
 )
 from test_browser_e2e import button, screenshot, wait_idle
 
@@ -95,4 +96,21 @@ def test_an_approval_request_raises_one_browser_notification(studio, browser):
         expect(page.get_by_text("waiting for approval")).to_be_visible(timeout=30_000)
         wait_idle(page)
         assert page.evaluate("window.__notified") == []
+        assert not page.errors, page.errors
+
+
+def test_live_in_detail_on_a_phone_is_a_compact_row_per_item(studio, browser):
+    job_id = queue(studio, types=["icons"], limit=12, speed="fast", latency_scale=0.05, approval=False)
+    session_id = session_of_job(studio, job_id)
+    wait_session_status(studio, session_id, ("completed",))
+    page = new_page(browser, viewport=PHONE)
+    with logs_on_failure(studio, page, "live-phone-rows"):
+        visit(page, studio, "enhanced", title="Live in detail")
+        rows = page.locator("[class*='st-key-live_row_'] >> visible=true")
+        expect(rows).to_have_count(12, timeout=30_000)
+        wait_idle(page)
+        heights = [rows.nth(i).bounding_box()["height"] for i in range(12)]
+        # thumbnail beside its facts: once five stacked blocks, 391 px an item
+        assert max(heights) <= 230, [round(h) for h in heights]
+        screenshot(page, "live-detail-phone-rows")
         assert not page.errors, page.errors

@@ -12,6 +12,7 @@ import pytest
 from engine import events as ev
 from engine.intents.console import send_control
 from engine.read.alerts import approval_alerts
+from engine.read.console import outcome_counts
 from engine.read.competition import winner_scores
 from engine.read.image_scores import image_score_text
 from engine.read.live_rows import MAX_ROWS_PER_PAGE, live_rows
@@ -157,3 +158,21 @@ def test_each_waiting_approval_request_becomes_one_alert_linking_to_its_batch(sa
 
 def test_the_score_line_says_not_scored_for_an_unscored_image():
     assert image_score_text(None) == "not scored"
+
+
+def test_an_item_being_scored_and_saved_is_not_counted_in_flight(tmp_path):
+    """Its slot went to the next item when its image was paid for (session/steps): at slow speed Live read
+    2 in flight where the engine ran 1."""
+    ids = build_sample_db(tmp_path)
+    store = Store(ids.db_path)
+    try:
+        before = outcome_counts(store, RUNNING)
+        # what the projection makes of its stage update to "save" (a second Emitter would reuse the sample's seqs)
+        store.execute("UPDATE items SET stage = 'save' WHERE item_id = ?", [ids.in_flight_item])
+        after = outcome_counts(store, RUNNING)
+        rows = live_rows(store, RUNNING, states=("saving",)).rows
+    finally:
+        store.close()
+    assert (after["in_flight"], after["saving"]) == (before["in_flight"] - 1, before["saving"] + 1)
+    assert after["total"] == before["total"]
+    assert list(rows["item_id"]) == [ids.in_flight_item]

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from engine.providers.pricing import load_snapshot
-from engine.providers.openrouter import (AuthError, BadRequest, CreditsError, MalformedContent, ModerationError,
+from engine.providers.openrouter import (AuthError, BadRequest, ChatResult, CreditsError, MalformedContent, ModerationError,
                                          OpenRouterClient, OpenRouterError, RateLimited, RequestTimeout,
                                          UpstreamError, error_from_response)
 from engine.providers.standin.transport import OpenRouterStandIn, StandInTransport
@@ -158,6 +158,19 @@ def test_malformed_content_is_a_model_error_not_a_crash():
     with pytest.raises(MalformedContent) as caught:
         result.json_content()
     assert caught.value.retryable and caught.value.result is result  # billed: the caller settles its cost
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    ('{"prompt": "a brass', "Unterminated string starting at char 11"),
+    ("{'prompt': 1}", "Expecting property name enclosed in double quotes at char 1"),
+])
+def test_content_that_is_not_json_says_where_it_stopped_in_plain_words(content, reason):
+    result = ChatResult(id="g", model="m/x", provider=None, content=content, images=[], finish_reason="stop",
+                        prompt_tokens=1, completion_tokens=1, reasoning_tokens=0, image_tokens=0, cost_usd=0.0,
+                        latency_ms=1.0, raw={})
+    with pytest.raises(MalformedContent) as caught:
+        result.json_content()
+    assert caught.value.message.endswith(f"not valid JSON: {reason}")  # once "starting at at char 11"
 
 
 def test_an_image_that_does_not_decode_raises_malformed_content_carrying_the_billed_result():

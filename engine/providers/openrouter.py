@@ -126,8 +126,8 @@ class ChatResult:
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise self._malformed(f"{self.model} returned content that is not valid JSON: {exc.msg} "
-                                  f"at char {exc.pos}", "invalid_json") from None
+            raise self._malformed(f"{self.model} returned content that is not valid JSON: {_json_error_text(exc)}",
+                                  "invalid_json") from None
         if not isinstance(value, dict):
             raise self._malformed(f"{self.model} returned JSON {type(value).__name__}, expected an object",
                                   "invalid_json")
@@ -138,6 +138,12 @@ class ChatResult:
                                  http_status=200)
         error.result = self  # the call was still billed: callers settle its cost
         return error
+
+
+def _json_error_text(exc: json.JSONDecodeError) -> str:
+    """The decoder's message and where it stopped. Some of its messages end in "at" already ("Unterminated string
+    starting at"), and a competitor's drop reason once read "... starting at at char 11"."""
+    return f"{exc.msg}{'' if exc.msg.endswith(' at') else ' at'} char {exc.pos}"
 
 
 def _decode_data_url(url: str) -> bytes:

@@ -22,8 +22,10 @@ __all__ = [
 ]
 
 # What an unfinished item is doing now. ``in_flight`` holds a worker slot; an item waiting at the gate
-# or for a slot after its approval does not (the old count called all of them in flight).
-ITEM_STATES = ("pending", "in_flight", "awaiting_approval", "approved_queued", *ITEM_OUTCOMES)
+# or for a slot after its approval does not (the old count called all of them in flight), and neither does
+# one whose image is paid for and being scored and saved (``saving``: session/steps gives its slot to the
+# next item then, so at slow speed Live read 2 in flight where the engine ran 1).
+ITEM_STATES = ("pending", "in_flight", "awaiting_approval", "approved_queued", "saving", *ITEM_OUTCOMES)
 
 # items.status keeps 'awaiting_approval' after the decision (the projection only changes stage), so
 # the state comes from the stage and the batch's approval status, not from items.status.
@@ -32,6 +34,7 @@ _STATE_SQL = (
     "WHEN i.status = 'pending' THEN 'pending' "
     "WHEN i.stage = 'approval' AND coalesce(a.status, 'pending') = 'pending' THEN 'awaiting_approval' "
     "WHEN i.stage = 'approval' THEN 'approved_queued' "
+    "WHEN i.stage = 'save' THEN 'saving' "
     "ELSE 'in_flight' END")
 _ITEMS_WITH_BATCH = "items i LEFT JOIN approvals a ON a.batch_id = i.batch_id"
 # Public for the other item lists (engine/read/live_rows.py); the order is the one every list here uses:
