@@ -1,7 +1,8 @@
 """Issue 12's points 2-6 in a real browser, one test per complaint, each named after its point.
 
 Point 1 (an edit and a subset in one decision) and the phone approval live in tests/test_browser_console.py.
-Each test here starts its own engine daemon and console (tests/browser_support.py) and drives Debian's
+Each test of points 2-5 starts its own engine daemon and console (tests/browser_support.py); point 6's form
+tests share one (they only read the form, and each checks that nothing was queued). All drive Debian's
 chromium; jobs are queued straight into the jobs table where the New run form is not what is tested. Each
 test checks one thing the operator saw go wrong, so that on the code before the fix it fails on that thing
 (the record of those failures is in the issue's note).
@@ -13,6 +14,7 @@ import re
 import pytest
 
 from conftest import wait_until
+from browser_support import start_studio
 from engine.intents.console import decide, queue_job, send_control
 from engine.store.database import Store
 from test_browser_console import (  # noqa: F401 (fixtures)
@@ -272,36 +274,43 @@ def test_p5_at_slow_speed_live_shows_one_item_in_flight(studio, browser):
 
 
 # -- 6. forms ------------------------------------------------------------------------------------
-def test_p6_a_malformed_faults_string_is_refused_next_to_the_field(studio, browser):
+@pytest.fixture(scope="module")
+def form_studio(tmp_path_factory):
+    """One studio for the form tests: none of them queues anything, and starting one takes ~10 s of CI."""
+    with start_studio(tmp_path_factory.mktemp("forms")) as running:
+        yield running
+
+
+def test_p6_a_malformed_faults_string_is_refused_next_to_the_field(form_studio, browser):
     page = new_page(browser)
-    with logs_on_failure(studio, page, "p6-faults"):
-        new_run_form(page, studio)
+    with logs_on_failure(form_studio, page, "p6-faults"):
+        new_run_form(page, form_studio)
         commit(page, "run_faults", "429=")
         expect(page.get_by_text("fault rate '' for 429 is not a number")).to_be_visible()
         expect(button(page, "run_submit")).to_be_disabled()
-        assert db_rows(studio, "SELECT count(*) AS n FROM jobs")[0]["n"] == 0
+        assert db_rows(form_studio, "SELECT count(*) AS n FROM jobs")[0]["n"] == 0
 
 
 @pytest.mark.parametrize(("key", "absurd", "message"), [
     ("run_limit", 999_999, "Limit must be ≤ 100000"), ("run_concurrency", 99_999, "Concurrency must be ≤ 64"),
     ("run_budget", 1e9, "Budget (USD) must be ≤ 10000"),
     ("run_approval_timeout", 3 * 365 * 86_400, "Approval timeout (s) must be ≤ 86400")])
-def test_p6_an_absurd_number_is_refused_beside_its_field_and_blocks_queue_run(studio, browser, key, absurd, message):
+def test_p6_an_absurd_number_is_refused_beside_its_field_and_blocks_queue_run(form_studio, browser, key, absurd, message):
     page = new_page(browser)
-    with logs_on_failure(studio, page, f"p6-{key}"):
-        new_run_form(page, studio)
+    with logs_on_failure(form_studio, page, f"p6-{key}"):
+        new_run_form(page, form_studio)
         commit(page, key, absurd)
         # the run spec's own words (the CLI's), beside the field; Queue run cannot send the form as it is
         expect(page.get_by_text(message)).to_be_visible()
         expect(button(page, "run_submit")).to_be_disabled()
-        assert db_rows(studio, "SELECT count(*) AS n FROM jobs")[0]["n"] == 0
+        assert db_rows(form_studio, "SELECT count(*) AS n FROM jobs")[0]["n"] == 0
         assert not page.errors, page.errors
 
 
-def test_p6_names_and_comments_are_bounded(studio, browser):
+def test_p6_names_and_comments_are_bounded(form_studio, browser):
     page = new_page(browser)
-    with logs_on_failure(studio, page, "p6-lengths"):
-        templates_page(page, studio)
+    with logs_on_failure(form_studio, page, "p6-lengths"):
+        templates_page(page, form_studio)
         name = page.locator(".st-key-operator input")
         name.fill("N" * 545)
         name.press("Enter")
@@ -313,10 +322,10 @@ def test_p6_names_and_comments_are_bounded(studio, browser):
         assert not page.errors, page.errors
 
 
-def test_p6_the_approval_gate_is_on_by_default_as_in_the_cli(studio, browser):
+def test_p6_the_approval_gate_is_on_by_default_as_in_the_cli(form_studio, browser):
     page = new_page(browser)
-    with logs_on_failure(studio, page, "p6-gate"):
-        new_run_form(page, studio)
+    with logs_on_failure(form_studio, page, "p6-gate"):
+        new_run_form(page, form_studio)
         expect(page.locator(".st-key-run_approval input")).to_be_checked()
         expect(page.locator(".st-key-run_test input")).not_to_be_checked()
         assert not page.errors, page.errors
