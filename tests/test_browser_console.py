@@ -263,13 +263,8 @@ def test_the_seed_addresses_land_on_their_pages_and_the_name_survives_a_reload(s
 
 
 # Streamlit treats a folder named pages/ beside app.py as an old-style pages app until app.py's st.navigation has run
-# once in the server: a bookmarked url path (/edit-master-prompt, /enhanced) as the server's very first load is looked
-# up among the folder's file names, not found, and gets a "Page not found" modal over the right page (app.py then
-# runs and draws it). Later loads are fine. Renaming pages/ to a folder Streamlit does not look at would end it.
-FIRST_LOAD_MODAL = "a bookmark as the console server's first load shows Streamlit's 'Page not found' modal"
-
-
-@pytest.mark.xfail(strict=True, reason=FIRST_LOAD_MODAL)
+# once in the server: a bookmarked url path as the server's very first load got a "Page not found" modal over the
+# right page. The page scripts live in console/ for that reason (app.py).
 def test_a_bookmark_as_the_servers_first_load_opens_its_page_without_a_modal(studio, browser):
     page = new_page(browser)
     visit(page, studio, "edit-master-prompt", title="Templates")

@@ -52,9 +52,7 @@ def new_run_form(page, studio) -> None:
 
 
 def templates_page(page, studio) -> None:
-    """Templates at its bookmarked address, after a first load of Live (a bookmark as the server's very first load
-    gets a 'Page not found' modal: FIRST_LOAD_MODAL in tests/test_browser_console.py)."""
-    visit(page, studio, "", title="Live")
+    """Templates at its bookmarked address."""
     visit(page, studio, "edit-master-prompt", title="Templates")
 
 

@@ -30,7 +30,7 @@ def _app(monkeypatch, data_dir: Path, db_path: Path, page: str = "live", operato
     monkeypatch.setenv("ASSETGEN_DB", str(db_path))
     at = AppTest.from_file(str(APP), default_timeout=30).run()
     if page != "live":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"console/{page}.py").run()
     if operator is not None:
         at.text_input(key="operator").input(operator).run()
     assert not at.exception, [e.message for e in at.exception]
@@ -63,11 +63,11 @@ def test_every_page_renders_on_an_empty_database(monkeypatch, tmp_path):
     data = tmp_path / "data"
     at = _app(monkeypatch, data, data / "studio.duckdb")
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"console/{page}.py").run()
         assert not at.exception, (page, [e.message for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])
         assert at.title[0].value.lower() == page
-    at.switch_page("pages/live.py").run()
+    at.switch_page("console/live.py").run()
     assert any("assetgen serve" in i.value for i in at.info)  # no engine: says how to start one
 
 
@@ -84,7 +84,7 @@ def test_a_busy_database_is_waited_out_instead_of_crashing_the_page(monkeypatch,
          "time.sleep(1.0); c.close()", str(data / "studio.duckdb")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        at.switch_page("pages/history.py").run()
+        at.switch_page("console/history.py").run()
     finally:
         holder.wait(timeout=30)
     assert not at.exception, [e.message for e in at.exception]
@@ -95,7 +95,7 @@ def test_a_busy_database_is_waited_out_instead_of_crashing_the_page(monkeypatch,
 def test_every_page_renders_on_the_sample_database(open_page):
     at = open_page("live")
     for page in PAGES:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"console/{page}.py").run()
         assert not at.exception, (page, [e.message for e in at.exception])
         assert not at.error, (page, [e.value for e in at.error])
 

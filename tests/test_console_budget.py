@@ -1,6 +1,6 @@
 """The `budget` control: a session paused by its budget gets a higher one and goes on, in one row.
 
-The console writes it beside an approval whose estimate passes what is left (pages/approvals.py),
+The console writes it beside an approval whose estimate passes what is left (console/approvals.py),
 so approving past the budget no longer ends in a budget pause that only the CLI could lift.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ def test_gallery_badges_a_verified_image_and_an_unsigned_one_and_details_the_che
     monkeypatch.setenv("ASSETGEN_DATA_DIR", str(sample.data_dir))
     monkeypatch.setenv("ASSETGEN_DB", str(sample.db_path))
     at = AppTest.from_file(str(APP), default_timeout=30).run()
-    at.switch_page("pages/gallery.py").run()
+    at.switch_page("console/gallery.py").run()
     assert not at.exception, [e.message for e in at.exception]
     text = [m.value for m in at.markdown]
     assert text.count(":green-badge[Content Credentials verified]") == 1

@@ -253,7 +253,7 @@ def open_gallery(monkeypatch, studio) -> AppTest:
     monkeypatch.setenv("ASSETGEN_DATA_DIR", str(studio.data_dir))
     monkeypatch.setenv("ASSETGEN_DB", str(studio.db_path))
     at = AppTest.from_file(str(APP), default_timeout=30).run()
-    at.switch_page("pages/gallery.py").run()
+    at.switch_page("console/gallery.py").run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 

@@ -39,7 +39,7 @@ def _app(monkeypatch, settings, page: str, operator: str | None = None) -> AppTe
     monkeypatch.setenv("ASSETGEN_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("ASSETGEN_DB", str(settings.db_path))
     at = AppTest.from_file(str(APP), default_timeout=30).run()
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"console/{page}.py").run()
     if operator is not None:
         at.text_input(key="operator").input(operator).run()
     assert not at.exception, [e.message for e in at.exception]

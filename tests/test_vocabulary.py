@@ -22,7 +22,7 @@ SQL_IN = re.compile(r"IN \(((?:'[a-z_]+'(?:, )?){3,})\)")
 
 
 def sources():
-    for folder in ("engine", "pages"):
+    for folder in ("engine", "console"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             if path.name != "vocabulary.py":
                 yield path

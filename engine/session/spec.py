@@ -1,7 +1,7 @@
 """What a run asks for: the options of `assetgen run`, a job row's spec, the console's new-run form.
 
 ``RUN_OPTIONS`` is the one table of run options: each one's flag, default, limits and help. The CLI's flags
-(engine.cli.run.run_options), the console's form (engine.intents.console.build_job_spec and pages/history.py)
+(engine.cli.run.run_options), the console's form (engine.intents.console.build_job_spec and console/history.py)
 and the validation messages all come from it, so the CLI and the console build equal specs from equal inputs.
 """
 from __future__ import annotations

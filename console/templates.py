@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from engine.intents.console import activate_template_version, ensure_templates, save_template
-from pages._shared import COMMENT_MAX_CHARS, guard, rerun_here, operator, render_sidebar, run_action, store
+from console._shared import COMMENT_MAX_CHARS, guard, rerun_here, operator, render_sidebar, run_action, store
 
 SECTION_KEYS = ("tpl_master", "tpl_tiers", "tpl_layers", "tpl_luxury", "tpl_style")
 

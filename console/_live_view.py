@@ -19,7 +19,7 @@ from engine.intents.console import can_continue, queue_resume, send_control
 from engine.read.console import live_items, outcome_counts
 from engine.read.live_rows import ROWS_PER_PAGE, SKIPPABLE_STATES, live_rows
 from engine.read.archive import resolve_image_path
-from pages._shared import (
+from console._shared import (
     SHORTCUTS, STAGE_COLORS, clip, color_scale, engine_banner, feed, fmt_duration, guard, inbox_banner, money,
     operator, rerun_here, run_action, settings, short_model, simulated_badge, store,
 )

@@ -7,7 +7,7 @@ import streamlit as st
 from engine.read.archive import resolve_image_path
 from engine.quality.agreement import agreement_table
 from engine.quality.store import RATING_TAGS, add_rating, review_queue, scores_of_item
-from pages._shared import guard, operator, render_sidebar, run_action, settings, store
+from console._shared import guard, operator, render_sidebar, run_action, settings, store
 
 SHOWN = 20
 

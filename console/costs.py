@@ -7,7 +7,7 @@ import streamlit as st
 
 from engine.read import sessions as q
 from engine.read.costs import cost_breakdown, cost_timeseries, cost_totals, per_call_table
-from pages._shared import TOTAL_SERIES, color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
+from console._shared import TOTAL_SERIES, color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
 
 ALL = "All sessions"
 

@@ -13,7 +13,7 @@ from engine.read.templates import catalog_files, catalog_types
 from engine.vocabulary import ITEM_OUTCOMES
 from engine.read.archive import jobs_queue, session_history, session_items
 from engine.read.console import session_outcomes
-from pages._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
+from console._shared import fmt_duration, guard, money, operator, render_sidebar, run_action, simulated_badge, store
 
 DEFAULT_CATALOG = "(default catalog)"
 

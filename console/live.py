@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages._live_view import render
-from pages._shared import render_sidebar
+from console._live_view import render
+from console._shared import render_sidebar
 
 render_sidebar()
 st.title("Live")

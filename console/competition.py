@@ -8,7 +8,7 @@ from engine.read import sessions as q
 from engine.read.competition import (
     competed_items, competition_for_item, dropped_competitors, model_leaderboard, winner_scores,
 )
-from pages._shared import color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
+from console._shared import color_scale, guard, money, render_sidebar, short_model, simulated_badge, store
 
 render_sidebar()
 db = store()

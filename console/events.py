@@ -5,7 +5,7 @@ import streamlit as st
 
 from engine.read import sessions as q
 from engine.read.archive import event_types, events_explorer, frame_to_csv, frame_to_parquet
-from pages._shared import guard, render_sidebar, store
+from console._shared import guard, render_sidebar, store
 
 ALL = "All sessions"
 

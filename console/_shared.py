@@ -87,22 +87,6 @@ def _keep_operator() -> None:
     st.session_state["_operator"] = st.session_state.get("operator", "")
 
 
-def _leave_folder_navigation() -> None:
-    """Make a first visit to a bookmarked page (``/enhanced``, ``/edit-master-prompt``) run app.py's navigation.
-
-    Streamlit decides per server, at the first page load, whether the app is an old-style ``pages/`` folder
-    app; when that first load is a page URL, it runs pages/<name>.py bare (plain file names in the sidebar,
-    no set_page_config, the url_paths unknown) for every later visitor too, because app.py, whose
-    st.navigation would switch it off, never runs. Seen with a bookmark to /approvals. So a page that finds
-    itself run that way switches the flag off and reruns: the rerun goes through app.py.
-    """
-    from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415
-
-    if PagesManager.uses_pages_directory and not st.session_state.get("_via_app"):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
 def render_sidebar() -> None:
     """Each page calls this first: the operator's name and the approval inbox.
 
@@ -112,7 +96,6 @@ def render_sidebar() -> None:
     seeds the widget on every run of every page. It is also bound to the ``?operator=`` query
     parameter, so a reload (a new session) keeps it without a cookie.
     """
-    _leave_folder_navigation()
     if "_operator" in st.session_state:
         st.session_state["operator"] = st.session_state["_operator"]
     with st.sidebar:
@@ -148,7 +131,7 @@ def _inbox_badge() -> None:
         return
     left = inbox["soonest_seconds_left"]
     colour = "red" if left is not None and left < 60 else "orange"
-    st.page_link("pages/approvals.py", icon=":material/notifications_active:",
+    st.page_link("console/approvals.py", icon=":material/notifications_active:",
                  label=f":{colour}-badge[{inbox['waiting']}] waiting for approval", query_params={"batch": inbox["batch_id"]})
     st.caption(f":{colour}[Soonest {expiry_text(left)}] · {inbox['items']} items")
 
@@ -224,7 +207,7 @@ def inbox_banner() -> None:
     with st.container(border=True, key="inbox_banner"):
         left, right = st.columns([4, 1], vertical_alignment="center")
         left.markdown(f":material/notifications_active: {text}")
-        right.page_link("pages/approvals.py", label="Review", icon=":material/fact_check:",
+        right.page_link("console/approvals.py", label="Review", icon=":material/fact_check:",
                         query_params={"batch": inbox["batch_id"]})
 
 

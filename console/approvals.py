@@ -14,7 +14,7 @@ import streamlit as st
 from engine.intents.console import approve_reviewed, decide
 from engine.read.approvals import decision_history, pending_approvals
 from engine.read.console import approval_review
-from pages._shared import (
+from console._shared import (
     COMMENT_MAX_CHARS, rerun_here, SHORTCUTS, expiry_text, guard, money, operator, render_sidebar, run_action, short_model,
     simulated_badge, store,
 )

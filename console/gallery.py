@@ -22,7 +22,7 @@ from engine.read.gallery import (
     DEFAULT_STATUSES, PAGE_SIZE_MAX, GalleryFilter, gallery_choices, gallery_item, gallery_neighbours, gallery_page,
     provenance_diff,
 )
-from pages._shared import clip, guard, money, render_sidebar, settings, short_model, store
+from console._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
 COLUMNS = 4
 PROMPT_LINES = 3  # a card shows this many lines of its prompt, the whole of it in the lightbox
