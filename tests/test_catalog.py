@@ -147,3 +147,31 @@ def test_select_unknown_type_lists_valid_types():
             call()
         assert "'posters'" in str(info.value)
         assert "valid types: icons, illustrations, heroes, backgrounds, social_cards" in str(info.value)
+
+
+def test_a_catalog_of_ten_thousand_assets_loads(tmp_path):
+    """Issue 14: sessions of 10,000-50,000 assets are the product's scale, so `assetgen run` must take them
+    (the count limit was 5,000)."""
+    path = write_catalog(tmp_path, *(asset_toml(f"icon-{n:05d}") for n in range(10_000)))
+    catalog = load_catalog(path)
+    assert len(catalog.assets) == 10_000 and catalog.assets[-1].id == "icon-09999"
+
+
+def test_a_catalog_over_the_byte_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import engine.templates.catalog as catalog_module
+
+    path = write_catalog(tmp_path, asset_toml("icon-will"), "\n# padding\n" * 10)
+    monkeypatch.setattr(catalog_module, "MAX_CATALOG_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert f"{path.stat().st_size:,} bytes, over the limit of {path.stat().st_size - 1:,}" in str(info.value)
+    assert "split the catalog" in str(info.value)
+
+
+def test_a_catalog_over_the_asset_count_limit_is_refused(tmp_path, monkeypatch):
+    import engine.templates.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "MAX_ASSETS", 2)
+    path = write_catalog(tmp_path, *(asset_toml(f"icon-{n}") for n in range(3)))
+    with pytest.raises(CatalogError, match="3 assets, over the limit of 2"):
+        load_catalog(path)
