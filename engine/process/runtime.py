@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 
 _M_ARENA_MAX = -8  # glibc mallopt parameter
+# DuckDB's memory limit in the engine (engine/store/database.py spills past it to <db>.tmp): a tick's transaction
+# reads recent blocks and the tables' key indexes, which fit; the engine's whole budget is 300 MB (issue 14).
+ENGINE_DUCKDB_MEMORY = "64MB"
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -105,7 +108,7 @@ class Engine:
         self.loop = asyncio.get_running_loop()
         limit_malloc_arenas()
         self._acquire_lock()
-        self.store = Store(self.settings.db_path, lock_timeout=self.lock_timeout)
+        self.store = Store(self.settings.db_path, lock_timeout=self.lock_timeout, memory_limit=ENGINE_DUCKDB_MEMORY)
         await asyncio.to_thread(self.store.migrate)
         from engine.credentials import StudioCredentials
 
