@@ -175,3 +175,28 @@ def test_a_catalog_over_the_asset_count_limit_is_refused(tmp_path, monkeypatch):
     path = write_catalog(tmp_path, *(asset_toml(f"icon-{n}") for n in range(3)))
     with pytest.raises(CatalogError, match="3 assets, over the limit of 2"):
         load_catalog(path)
+
+
+def test_catalog_errors_survive_a_process_boundary(tmp_path):
+    import pickle
+
+    error = CatalogError(tmp_path / "c.toml", ["line 1: one", "line 2: two"])
+    again = pickle.loads(pickle.dumps(error))
+    assert isinstance(again, CatalogError) and again.errors == error.errors and str(again) == str(error)
+
+
+@pytest.mark.slow  # starts a process
+def test_a_large_catalog_is_parsed_aside_to_the_same_catalog_and_errors(tmp_path):
+    """`assetgen run` parses a large catalog in another process while the engine starts (issue 14: the first
+    image of a 10,000-asset session waited for the parse); the result is what load_catalog gives."""
+    from engine.templates.catalog import load_catalog_aside
+
+    path = write_catalog(tmp_path, *(asset_toml(f"icon-{n:05d}") for n in range(300)))
+    assert load_catalog_aside(path, min_bytes=path.stat().st_size + 1) is None  # small: parsed in the engine
+    assert load_catalog_aside(tmp_path / "missing.toml", min_bytes=0) is None  # load_catalog says why
+    assert load_catalog_aside(path, min_bytes=0).result(timeout=60) == load_catalog(path)
+    broken = tmp_path / "broken-2.toml"
+    broken.write_text(HEADER + asset_toml("icon-a", tier="platinum") + asset_toml("icon-b", theme="joy"), encoding="utf-8")
+    with pytest.raises(CatalogError) as info:
+        load_catalog_aside(broken, min_bytes=0).result(timeout=60)
+    assert len(info.value.errors) == 2 and "platinum" in str(info.value) and "joy" in str(info.value)

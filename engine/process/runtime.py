@@ -248,8 +248,9 @@ class Engine:
         return None
 
     # -- sessions -----------------------------------------------------------------------------
-    async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False):
-        """Run one session to its end; returns the SessionRun."""
+    async def run_session(self, spec, *, session_id: str | None = None, resume: bool = False, catalog_parse=None):
+        """Run one session to its end; returns the SessionRun. ``catalog_parse``: ``spec.catalog`` being parsed
+        aside (engine.templates.catalog.load_catalog_aside)."""
         from engine.session.resume import ResumeError, new_session_id, prepare_run
 
         session_id = session_id or new_session_id()
@@ -259,7 +260,7 @@ class Engine:
         self._session_tasks.add(task)
         self._claimed_sessions.add(session_id)
         try:
-            run = await prepare_run(self, spec, session_id=session_id, resume=resume)
+            run = await prepare_run(self, spec, session_id=session_id, resume=resume, catalog_parse=catalog_parse)
             release_freed_memory()  # the catalog's parse is garbage now: ~75 MB of heap at 50,000 assets
             try:
                 await run.run()
