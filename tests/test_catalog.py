@@ -200,3 +200,11 @@ def test_a_large_catalog_is_parsed_aside_to_the_same_catalog_and_errors(tmp_path
     with pytest.raises(CatalogError) as info:
         load_catalog_aside(broken, min_bytes=0).result(timeout=60)
     assert len(info.value.errors) == 2 and "platinum" in str(info.value) and "joy" in str(info.value)
+
+
+def test_assets_share_their_vocabulary_words(tmp_path):
+    """Every open item of a session holds its asset: a type, tier or theme is one string, not one per asset."""
+    path = write_catalog(tmp_path, asset_toml("icon-a"), asset_toml("icon-b"))
+    first, second = load_catalog(path).assets
+    for field in ("type", "tier", "theme", "aspect_ratio", "image_size"):
+        assert getattr(first, field) is getattr(second, field), field

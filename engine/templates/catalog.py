@@ -9,6 +9,7 @@ file, the asset and the field, and saying what was expected.
 from __future__ import annotations
 
 import re
+import sys
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -363,10 +364,13 @@ class _CatalogParser:
                                f"most {MAX_PHRASE_CHARS} characters each")
         if len(self.errors) > before:
             return None
+        # The vocabulary's words (type, tier, theme, ratio, size) are one string each, not one per asset: every
+        # open item of a session holds its asset (issue 14: ~170 bytes less per asset, ~8 MB at 50,000)
         return Asset(
-            id=asset_id, type=type_name, title=entry["title"].strip(), description=entry["description"].strip(),
-            tier=entry["tier"], aspect_ratio=ratio, theme=entry["theme"],
-            must_include=tuple(m.strip() for m in must), image_size=size, type_label=defaults["label"],
+            id=asset_id, type=sys.intern(type_name), title=entry["title"].strip(),
+            description=entry["description"].strip(), tier=sys.intern(entry["tier"]), aspect_ratio=sys.intern(ratio),
+            theme=sys.intern(entry["theme"]), must_include=tuple(m.strip() for m in must), image_size=sys.intern(size),
+            type_label=defaults["label"],
         )
 
     def _check_choice(self, where: str, key: str, value: Any, allowed: tuple[str, ...]) -> None:
