@@ -164,3 +164,18 @@ def test_a_memory_limit_bounds_duckdb_and_is_raised_when_a_transaction_needs_mor
     assert failures >= 1 and store.query("SELECT count(*) FROM k") == [(100_000,)]
     raised = store.query("SELECT current_setting('memory_limit')")[0][0]
     assert float(raised.split()[0]) >= 2 * float(limit.split()[0])
+
+
+def test_the_connection_is_renewed_every_so_many_transactions_keeping_its_settings(db_path):
+    """A DuckDB instance keeps a little of every file it attached: the store starts a fresh one every
+    ``renew_every`` transactions (issue 14), with the same settings, a raised memory limit included."""
+    store = Store(db_path, memory_limit="48MB", renew_every=3)
+    store.execute("CREATE TABLE t (i INTEGER)")  # the first transaction also migrated the file
+    first = store._con
+    store.memory_limit = "96MB"  # as _raise_memory_limit leaves it
+    for i in range(4):
+        store.execute("INSERT INTO t VALUES (?)", [i])
+    assert store._con is not first
+    limit = store.query("SELECT current_setting('memory_limit')")[0][0]
+    assert float(limit.split()[0]) > 64 and store.query("SELECT count(*) FROM t") == [(4,)]
+    assert store.query("SELECT current_setting('max_vacuum_tasks')") == [(0,)]
