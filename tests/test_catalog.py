@@ -147,3 +147,64 @@ def test_select_unknown_type_lists_valid_types():
             call()
         assert "'posters'" in str(info.value)
         assert "valid types: icons, illustrations, heroes, backgrounds, social_cards" in str(info.value)
+
+
+def test_a_catalog_of_ten_thousand_assets_loads(tmp_path):
+    """Issue 14: sessions of 10,000-50,000 assets are the product's scale, so `assetgen run` must take them
+    (the count limit was 5,000)."""
+    path = write_catalog(tmp_path, *(asset_toml(f"icon-{n:05d}") for n in range(10_000)))
+    catalog = load_catalog(path)
+    assert len(catalog.assets) == 10_000 and catalog.assets[-1].id == "icon-09999"
+
+
+def test_a_catalog_over_the_byte_limit_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import engine.templates.catalog as catalog_module
+
+    path = write_catalog(tmp_path, asset_toml("icon-will"), "\n# padding\n" * 10)
+    monkeypatch.setattr(catalog_module, "MAX_CATALOG_BYTES", path.stat().st_size - 1)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert f"{path.stat().st_size:,} bytes, over the limit of {path.stat().st_size - 1:,}" in str(info.value)
+    assert "split the catalog" in str(info.value)
+
+
+def test_a_catalog_over_the_asset_count_limit_is_refused(tmp_path, monkeypatch):
+    import engine.templates.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "MAX_ASSETS", 2)
+    path = write_catalog(tmp_path, *(asset_toml(f"icon-{n}") for n in range(3)))
+    with pytest.raises(CatalogError, match="3 assets, over the limit of 2"):
+        load_catalog(path)
+
+
+def test_catalog_errors_survive_a_process_boundary(tmp_path):
+    import pickle
+
+    error = CatalogError(tmp_path / "c.toml", ["line 1: one", "line 2: two"])
+    again = pickle.loads(pickle.dumps(error))
+    assert isinstance(again, CatalogError) and again.errors == error.errors and str(again) == str(error)
+
+
+@pytest.mark.slow  # starts a process
+def test_a_large_catalog_is_parsed_aside_to_the_same_catalog_and_errors(tmp_path):
+    """`assetgen run` parses a large catalog in another process while the engine starts (issue 14: the first
+    image of a 10,000-asset session waited for the parse); the result is what load_catalog gives."""
+    from engine.templates.catalog import load_catalog_aside
+
+    path = write_catalog(tmp_path, *(asset_toml(f"icon-{n:05d}") for n in range(300)))
+    assert load_catalog_aside(path, min_bytes=path.stat().st_size + 1) is None  # small: parsed in the engine
+    assert load_catalog_aside(tmp_path / "missing.toml", min_bytes=0) is None  # load_catalog says why
+    assert load_catalog_aside(path, min_bytes=0).result(timeout=60) == load_catalog(path)
+    broken = tmp_path / "broken-2.toml"
+    broken.write_text(HEADER + asset_toml("icon-a", tier="platinum") + asset_toml("icon-b", theme="joy"), encoding="utf-8")
+    with pytest.raises(CatalogError) as info:
+        load_catalog_aside(broken, min_bytes=0).result(timeout=60)
+    assert len(info.value.errors) == 2 and "platinum" in str(info.value) and "joy" in str(info.value)
+
+
+def test_assets_share_their_vocabulary_words(tmp_path):
+    """Every open item of a session holds its asset: a type, tier or theme is one string, not one per asset."""
+    path = write_catalog(tmp_path, asset_toml("icon-a"), asset_toml("icon-b"))
+    first, second = load_catalog(path).assets
+    for field in ("type", "tier", "theme", "aspect_ratio", "image_size"):
+        assert getattr(first, field) is getattr(second, field), field

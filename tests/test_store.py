@@ -137,3 +137,45 @@ def test_a_users_plain_insert_gets_the_defaults(store, db_path):
     con.close()
     rows = store.query("SELECT control_id, created_at IS NOT NULL, applied_at FROM controls ORDER BY control_id")
     assert rows == [(1, True, None), (2, True, None)]
+
+
+
+@pytest.mark.slow  # seconds: the limit doubles until a transaction fits
+def test_a_memory_limit_bounds_duckdb_and_is_raised_when_a_transaction_needs_more(db_path):
+    """The engine's Store caps DuckDB's memory (issue 14: its resident set followed the file's size). A key
+    index cannot spill, so a transaction that needs more than the cap fails once and the cap doubles: the
+    ticker's retry on its next tick then goes through instead of failing the same way forever."""
+    store = Store(db_path, memory_limit="16MB")
+    assert store.spill_directory == db_path.with_name(db_path.name + ".tmp")
+    limit, spill = store.query("SELECT current_setting('memory_limit'), current_setting('temp_directory')")[0]
+    assert limit.endswith("MiB") and float(limit.split()[0]) <= 16 and spill == str(store.spill_directory)
+    assert Store(db_path).query("SELECT current_setting('memory_limit')")[0][0] != limit  # others: DuckDB's default
+    failures = 0
+    while True:  # ~20 MB of primary keys, in one transaction
+        try:
+            with store.write() as con:
+                con.execute("CREATE TABLE IF NOT EXISTS k (id VARCHAR PRIMARY KEY)")
+                con.execute("INSERT INTO k SELECT repeat(md5(i::VARCHAR), 4) || i FROM range(100000) r(i)")
+            break
+        except duckdb.Error as exc:  # out of memory in a statement, or in the commit (which invalidates the instance)
+            assert "memory" in str(exc).lower() or "could not allocate" in str(exc) or "invalidated" in str(exc)
+            failures += 1
+            assert failures < 6
+    assert failures >= 1 and store.query("SELECT count(*) FROM k") == [(100_000,)]
+    raised = store.query("SELECT current_setting('memory_limit')")[0][0]
+    assert float(raised.split()[0]) >= 2 * float(limit.split()[0])
+
+
+def test_the_connection_is_renewed_every_so_many_transactions_keeping_its_settings(db_path):
+    """A DuckDB instance keeps a little of every file it attached: the store starts a fresh one every
+    ``renew_every`` transactions (issue 14), with the same settings, a raised memory limit included."""
+    store = Store(db_path, memory_limit="48MB", renew_every=3)
+    store.execute("CREATE TABLE t (i INTEGER)")  # the first transaction also migrated the file
+    first = store._con
+    store.memory_limit = "96MB"  # as _raise_memory_limit leaves it
+    for i in range(4):
+        store.execute("INSERT INTO t VALUES (?)", [i])
+    assert store._con is not first
+    limit = store.query("SELECT current_setting('memory_limit')")[0][0]
+    assert float(limit.split()[0]) > 64 and store.query("SELECT count(*) FROM t") == [(4,)]
+    assert store.query("SELECT current_setting('max_vacuum_tasks')") == [(0,)]

@@ -10,6 +10,7 @@ from engine.config import Settings
 from engine.live.progress import Printer, SessionProgress
 from engine.process.runtime import Engine
 from engine.session.resume import new_session_id
+from engine.templates.catalog import load_catalog_aside
 
 __all__ = ["run_in_process", "serve_forever", "EXIT_CODES"]
 
@@ -36,6 +37,8 @@ async def _start_engine(settings: Settings, *, lock_timeout: float, ws_port: int
 async def run_in_process(settings: Settings, spec, *, resume_id: str | None = None, lock_timeout: float = 10.0,
                          ws_port: int | None = None, out=None) -> int:
     out = out or sys.stdout
+    # a large catalog is parsed in another process while this one starts the engine (first image sooner)
+    catalog_parse = None if resume_id else load_catalog_aside(spec.catalog)
     engine = await _start_engine(settings, lock_timeout=lock_timeout, ws_port=ws_port)
     session_id = resume_id or new_session_id()
     print(f"session {session_id}" + (" (resumed)" if resume_id else ""), file=out, flush=True)
@@ -52,7 +55,8 @@ async def run_in_process(settings: Settings, spec, *, resume_id: str | None = No
     engine.bus.subscribe(on_record)
     stop = asyncio.Event()
     _install_stop_signals(stop)
-    task = asyncio.create_task(engine.run_session(spec, session_id=session_id, resume=bool(resume_id)))
+    task = asyncio.create_task(engine.run_session(spec, session_id=session_id, resume=bool(resume_id),
+                                                  catalog_parse=catalog_parse))
     stopper = asyncio.create_task(stop.wait())
     try:
         while not task.done():

@@ -41,6 +41,9 @@ _ITEMS_WITH_BATCH = "items i LEFT JOIN approvals a ON a.batch_id = i.batch_id"
 # the items being worked on first, then the most recently started, then by asset.
 ITEM_STATE_SQL, ITEMS_WITH_BATCH = _STATE_SQL, _ITEMS_WITH_BATCH
 ITEM_ORDER_SQL = "(i.outcome IS NULL AND i.status <> 'pending') DESC, i.started_at DESC NULLS LAST, i.asset_id"
+# A side table's rows for a window of item ids, given as three parameters (lowest id, highest id, the ids): the
+# constant range lets DuckDB skip the row groups outside it, which a list_contains alone cannot.
+IDS_IN_WINDOW = "item_id BETWEEN ? AND ? AND list_contains(?::VARCHAR[], item_id)"
 
 
 def approval_inbox(store: Store, *, now: datetime | None = None) -> dict:
@@ -85,12 +88,17 @@ def item_states(store: Store, session_id: str, *, limit: int = 500) -> pd.DataFr
 
 def live_items(store: Store, session_id: str, *, limit: int = 60) -> pd.DataFrame:
     """The Live page's item rows: state, stage, winner and its one-line why, cost so far, image if saved."""
-    return store.query_df(
-        f"SELECT i.item_id, i.asset_id, i.asset_type, i.tier, {_STATE_SQL} AS state, i.stage, i.winner_model, "
-        "p.reasoning AS why, i.cost_usd, i.image_path, i.reason, i.started_at "
-        "FROM " + _ITEMS_WITH_BATCH + " LEFT JOIN proposals p ON p.item_id = i.item_id AND p.is_winner "
-        "WHERE i.session_id = ? ORDER BY (i.outcome IS NULL AND i.status <> 'pending') DESC, "
-        "i.started_at DESC NULLS LAST, i.asset_id LIMIT ?", [session_id, limit])
+    with store.read() as con:  # the window's ids first, then the winners' reasoning in their range only
+        ids = [r[0] for r in con.execute(f"SELECT i.item_id FROM {_ITEMS_WITH_BATCH} WHERE i.session_id = ? "
+                                         f"ORDER BY {ITEM_ORDER_SQL} LIMIT ?", [session_id, limit]).fetchall()]
+        window = [min(ids), max(ids), ids] if ids else [None, None, []]
+        return con.execute(
+            f"WITH p AS (SELECT item_id, reasoning FROM proposals WHERE is_winner AND {IDS_IN_WINDOW}) "
+            f"SELECT i.item_id, i.asset_id, i.asset_type, i.tier, {_STATE_SQL} AS state, i.stage, i.winner_model, "
+            "p.reasoning AS why, i.cost_usd, i.image_path, i.reason, i.started_at "
+            "FROM " + _ITEMS_WITH_BATCH + " LEFT JOIN p ON p.item_id = i.item_id "
+            f"WHERE i.session_id = ? AND list_contains(?::VARCHAR[], i.item_id) ORDER BY {ITEM_ORDER_SQL}",
+            [*window, session_id, ids]).df()
 
 
 @lru_cache(maxsize=16)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from datetime import datetime, timezone
 import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from engine.templates.catalog import load_catalog
+from engine.templates.catalog import Catalog, CatalogError, load_catalog
 from engine.session.competition import Proposal
 from engine.session.run import SessionRun
 from engine.providers.pricing import load_snapshot
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["prepare_run", "make_client", "ResumeError", "load_resume_state", "fetch_rows"]
 
 STANDIN_BASE_URL = "http://standin.invalid/api/v1"
+log = logging.getLogger(__name__)
 STANDIN_LOG_LIMIT = 1_000  # the engine reads no request log: keep only the newest requests
 _JSON_COLUMNS = {"params", "item_ids"}  # the projector's JSON columns (engine/projection.py)
 
@@ -62,14 +64,16 @@ def new_session_id() -> str:
     return f"s{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
-async def prepare_run(engine: "SessionHost", spec: RunSpec, *, session_id: str, resume: bool) -> SessionRun:
+async def prepare_run(engine: "SessionHost", spec: RunSpec, *, session_id: str, resume: bool,
+                      catalog_parse=None) -> SessionRun:
+    """``catalog_parse``: a future of ``spec.catalog`` already being parsed (``load_catalog_aside``)."""
     store = engine.store
     resumed = None
     if resume:
         stored_spec, resumed = await asyncio.to_thread(load_resume_state, store, engine.projector, session_id)
         spec = stored_spec
     spec.validate()
-    catalog = load_catalog(spec.catalog)
+    catalog = await _parsed_catalog(spec, None if resume else catalog_parse)
     if resumed is not None:
         wanted = resumed["asset_ids"]
         by_id = {a.id: a for a in catalog.assets}
@@ -90,6 +94,17 @@ async def prepare_run(engine: "SessionHost", spec: RunSpec, *, session_id: str, 
     await _know_the_models(client, spec, price_book)
     return SessionRun(engine, session_id=session_id, spec=spec, assets=assets, client=client,
                       price_book=price_book, template=template, catalog_path=str(catalog.path), resumed=resumed)
+
+
+async def _parsed_catalog(spec: RunSpec, parse) -> Catalog:
+    if parse is not None:
+        try:
+            return await asyncio.wrap_future(parse)
+        except CatalogError:
+            raise
+        except Exception as exc:  # the parsing process could not run (e.g. no process could start): parse here
+            log.warning("catalog parse in a separate process failed (%s); parsing it in the engine", exc)
+    return load_catalog(spec.catalog)
 
 
 async def _know_the_models(client, spec: RunSpec, price_book) -> None:

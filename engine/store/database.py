@@ -10,6 +10,7 @@ holder.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import re
@@ -22,15 +23,22 @@ import duckdb
 
 from engine.store.migrations import apply_migrations
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Store", "StoreBusy", "DEFAULT_LOCK_TIMEOUT"]
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 _ALIAS = "db"
+_SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B)")
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
 
 MAX_VACUUM_TASKS = 0
 ALLOCATOR_FLUSH_THRESHOLD = "8MB"
+# A DuckDB instance keeps a little of every file it attached (~1 KB an attach, ~5 KB a write that adds a row
+# group; measured with mallinfo on a 10,000-item file), so a process attaching every tick grew by tens of MB over
+# a long session (issue 14). A fresh in-memory connection every so many transactions drops it: ~ms each time.
+RENEW_CONNECTION_EVERY = 256
 
 
 class StoreBusy(RuntimeError):
@@ -48,6 +56,10 @@ class StoreBusy(RuntimeError):
         )
 
 
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
@@ -62,9 +74,13 @@ class Store:
     in-memory connection.
     """
 
-    def __init__(self, path: str | os.PathLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT):
+    def __init__(self, path: str | os.PathLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                 memory_limit: str | None = None, renew_every: int = RENEW_CONNECTION_EVERY):
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self.memory_limit = memory_limit
+        self.renew_every = renew_every
+        self._on_this_connection = 0  # transactions since the connection was made
         self._con = self._connect()
         self._lock = threading.RLock()
         self._depth = 0
@@ -72,8 +88,12 @@ class Store:
         self._migrated = False
         self.stats = {"attach_retries": 0, "transactions": 0}
 
-    @staticmethod
-    def _connect() -> duckdb.DuckDBPyConnection:
+    @property
+    def spill_directory(self) -> Path:
+        """Where DuckDB writes what does not fit its memory limit (``<file>.tmp``, DuckDB's own name for it)."""
+        return self.path.with_name(self.path.name + ".tmp")
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
         # No row-group vacuum at checkpoints: every transaction here ends in a checkpoint (the file is
         # detached), and merging the small row groups that leaves behind made a checkpoint now and then
@@ -85,6 +105,14 @@ class Store:
         # resident set kept each peak (bench/scale.py at 10,000 items, after 160k events: 374 -> 284 MB max).
         con.execute(f"SET allocator_flush_threshold = '{ALLOCATOR_FLUSH_THRESHOLD}'")
         con.execute("SET allocator_background_threads = true")
+        if self.memory_limit:
+            # A bound on DuckDB's buffers (the file's blocks a transaction reads, its indexes): each transaction
+            # attaches a file that grows with the session, and unbounded, what a tick touched stayed resident
+            # (bench/scale.py, 5,000 items: peak 362-399 -> 228 MB at 64 MB). Sorts and aggregates spill to the
+            # directory (a ":memory:" connection has none of its own); a transaction that still does not fit
+            # raises the limit (_raise_memory_limit).
+            con.execute(f"SET memory_limit = '{_literal(self.memory_limit)}'")
+            con.execute(f"SET temp_directory = '{_literal(str(self.spill_directory))}'")
         return con
 
     # -- public API -------------------------------------------------------------------------
@@ -161,9 +189,16 @@ class Store:
                 self._con.execute(f"USE {_ALIAS}")
                 self.stats["transactions"] += 1
                 yield self._con
+            except duckdb.Error as exc:
+                if isinstance(exc, duckdb.OutOfMemoryException) or "could not allocate" in str(exc):
+                    self._raise_memory_limit()
+                raise
             finally:
                 self._depth -= 1
                 self._detach()
+            self._on_this_connection += 1
+            if self._on_this_connection >= self.renew_every:
+                self._reset_connection()
 
     def _attach(self, read_only: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,12 +234,29 @@ class Store:
                     self._reset_connection()
                 raise
 
+    def _raise_memory_limit(self) -> None:
+        """A transaction needed more than the limit and nothing could spill (a key index is held whole): double
+        the limit so the caller's retry (the ticker's next tick) succeeds rather than fail the same way forever.
+        A commit that ran out invalidates the instance; the detach that follows starts a new one, at the new limit."""
+        match = _SIZE.fullmatch(self.memory_limit or "")
+        if match is None:
+            return
+        doubled = f"{float(match['number']) * 2:g}{match['unit']}"
+        log.warning("DuckDB needed more than its memory limit of %s in one transaction; raising it to %s",
+                    self.memory_limit, doubled)
+        self.memory_limit = doubled
+        try:
+            self._con.execute(f"SET memory_limit = '{_literal(doubled)}'")
+        except duckdb.Error:
+            pass  # invalidated: _reset_connection applies it
+
     def _reset_connection(self) -> None:
         try:
             self._con.close()
         except duckdb.Error:
             pass
         self._con = self._connect()
+        self._on_this_connection = 0
 
     def _escaped_path(self) -> str:
-        return str(self.path).replace("'", "''")
+        return _literal(str(self.path))
