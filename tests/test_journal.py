@@ -176,3 +176,25 @@ def test_a_resume_adopts_an_image_with_the_cost_its_provenance_records_and_keeps
     row = totals[0]
     assert abs(row["session"] - row["calls"]) < 1e-9 and abs(row["calls"] - row["items"]) < 1e-9
     assert abs(row["items"] - pngs) < 1e-9
+
+
+def test_after_a_busy_group_the_writer_pauses_so_the_next_records_share_one_write(tmp_path):
+    bus, journal = journalled_bus(tmp_path / "journal", busy_group=100, busy_pause_s=0.5)
+    with journal._cond:  # the writer takes the hundred as one group (it cannot wake while we hold its lock)
+        for n in range(100):
+            bus.emit(progress(n))
+    for n in range(5):  # a slower trickle meanwhile: without the pause each would be its own write
+        bus.emit(progress(100 + n))
+        threading.Event().wait(0.01)
+    journal.close()
+    assert journal.written == 105 and journal.groups == 2
+    assert [e.seq for e in read_journal(tmp_path / "journal")] == list(range(1, 106))
+
+
+def test_a_quiet_stream_is_written_without_waiting(tmp_path):
+    bus, journal = journalled_bus(tmp_path / "journal", busy_group=100, busy_pause_s=0.5)
+    for n in range(5):
+        bus.emit(progress(n))
+        assert bus.wait_published(bus.assigned_seq, timeout=0.4), "a small group waited for the busy pause"
+    journal.close()
+    assert journal.written == 5
