@@ -1,8 +1,8 @@
 """Rows handed to DuckDB as NumPy arrays, one per column: no Arrow, no pandas in the engine.
 
-The ticker writes each tick's events and projected rows as ``INSERT … SELECT … FROM <registered
-columns>``, a dict of one NumPy array per column that DuckDB scans in place (integer and float columns
-without NULLs as native arrays, the rest as object arrays). Building a pyarrow table for the same rows
+The ticker writes each tick's events and projected rows as ``INSERT … SELECT … FROM _assetgen_columns``,
+a local dict of one NumPy array per column that DuckDB's replacement scan finds and scans in place (integer
+and float columns without NULLs as native arrays, the rest as object arrays). Building a pyarrow table for the same rows
 imported pyarrow and, through its pandas check on every ``pa.array(list)``, pandas: about 80 MB resident
 in the engine before any work (issue 14: bench/scale.py, peak RSS); NumPy is 11 MB and the image
 scorer loads it anyway. List parameters (``unnest($1)``) were the other way without Arrow, but DuckDB
