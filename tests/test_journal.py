@@ -8,7 +8,7 @@ from helpers.live_engine import icons_spec, live_engine, query, run_async
 
 import engine.events as ev
 from engine.live.bus import Bus
-from engine.live.journal import Journal, encode_line, read_journal
+from engine.live.journal import Journal, encode_group, encode_line, read_journal
 from engine.live.projection import Projector
 from engine.live.ticker import Ticker
 from engine.store.database import Store
@@ -25,6 +25,11 @@ def journalled_bus(directory: Path, **kw) -> tuple[Bus, Journal]:
 
 def progress(n: int) -> ev.Event:
     return ev.ProgressUpdate(session_id=SID, done=n, total=100, in_flight=1, eta_s=None, elapsed_s=0.0, counts={})
+
+
+def bus_frame(seq: int) -> str:
+    """The frame the bus gives the event numbered ``seq`` (what the journal writes)."""
+    return Bus(start_seq=seq - 1).emit(progress(seq)).frame
 
 
 def test_a_subscriber_sees_an_event_only_once_it_is_on_disk(tmp_path):
@@ -54,15 +59,39 @@ def test_many_events_share_one_fsync(tmp_path):
 def test_a_torn_or_corrupt_tail_is_cut_by_its_checksum(tmp_path):
     directory = tmp_path / "journal"
     directory.mkdir()
-    good = b"".join(encode_line(s, 1_700_000_000_000_000 + s, SID, None, "progress_update", '{"done":1}')
-                    for s in (1, 2, 3))
-    flipped = bytearray(encode_line(4, 1, SID, None, "progress_update", '{"done":4}'))
-    flipped[-3] ^= 0x01  # one bit of the payload: the checksum no longer matches
+    frames = [bus_frame(s) for s in range(1, 7)]
+    good = encode_group(frames[:2]) + encode_group(frames[2:3])
+    flipped = bytearray(encode_group(frames[3:5]))
+    flipped[-5] ^= 0x01  # one bit of a payload: the group's checksum no longer matches
     segment = directory / "0000000000000001-a.log"
-    segment.write_bytes(good + bytes(flipped) + b"0badf00d 5\t1\tnu")  # then a torn half line
+    segment.write_bytes(good + bytes(flipped) + encode_group(frames[5:])[:-7])  # then a torn group
     journal = Journal(directory)
     assert [e.seq for e in journal.recover()] == [1, 2, 3]
     assert segment.read_bytes() == good  # cut, so the next writer appends after intact records only
+
+
+def test_a_replayed_record_has_the_fields_and_the_exact_payload_text_it_was_emitted_with(tmp_path):
+    bus, journal = journalled_bus(tmp_path / "journal")
+    emitted = [bus.emit(progress(n)) for n in range(3)]
+    emitted.append(bus.emit(ev.ItemStarted(session_id=SID, item_id=f"{SID}:\"odd\"\tid é", asset_id="a",
+                                           asset_type="icon", tier="standard", title="Ünïcode «title»")))
+    journal.close()
+    replayed = read_journal(tmp_path / "journal")
+    assert [(e.seq, e.ts_us, e.session_id, e.item_id, e.type, e.payload_json) for e in replayed] == \
+        [(r.seq, r.ts_us, r.session_id, r.item_id, r.type, r.payload_json) for r in emitted]
+
+
+def test_a_segment_written_one_line_per_record_before_groups_is_still_read(tmp_path):
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    old = b"".join(encode_line(s, 1_700_000_000_000_000 + s, SID, None, "progress_update", '{"done":1}')
+                   for s in (1, 2))
+    (directory / "0000000000000001-a.log").write_bytes(old)
+    (directory / "0000000000000003-b.log").write_bytes(encode_group([bus_frame(3)]))
+    entries = Journal(directory).recover()
+    assert [(e.seq, e.ts_us, e.payload_json) for e in entries[:2]] == \
+        [(1, 1_700_000_000_000_001, '{"done":1}'), (2, 1_700_000_000_000_002, '{"done":1}')]
+    assert [e.seq for e in entries] == [1, 2, 3]
 
 
 def test_drained_segments_are_deleted_so_the_journal_stays_bounded(tmp_path, store):

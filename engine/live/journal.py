@@ -6,14 +6,18 @@ synchronous write (O_DSYNC; group commit: the group is whatever arrived during t
 previous write, plus an optional ``window_s``), then gives the group back (``on_durable``) to be broadcast and
 drained into DuckDB by the ticker. ``emit`` never waits for the disk.
 
-Format: ``<data-dir>/journal/<first seq>.log``, one line per record::
+Format: ``<data-dir>/journal/<first seq>-<unique>.log``, one block per group::
 
-    <crc32 of body, 8 hex>␠<seq>\\t<ts_us>\\t<session_id JSON>\\t<item_id JSON>\\t<type>\\t<payload JSON>\\n
+    G<crc32 of block, 8 hex>␠<records>␠<block bytes>\n<block>
 
-Payloads are ASCII JSON (no raw newline or tab can occur in a body). A torn or corrupt
-line after a crash fails its checksum and is cut, with everything after it in that
-segment. Segments are rolled at ``segment_bytes`` and deleted once the ticker has
-committed every record in them (``drained``), so the journal stays bounded.
+where the block is each record's websockets frame (already encoded once by the bus, so
+journalling an event costs a join, not a second encoding) followed by a newline. Frames
+are ASCII JSON, so no raw newline occurs inside one. A group torn by a crash fails its
+checksum and is cut, with everything after it in that segment; its records were never
+published, so nobody acted on them. Segments written before groups (one checksummed line
+per record, ``encode_line``) are still read. Segments are rolled at ``segment_bytes`` and
+deleted once the ticker has committed every record in them (``drained``), so the journal
+stays bounded.
 
 When the disk refuses a write (ENOSPC, EROFS, EACCES) the group stays in memory, the
 fault is reported to :class:`~engine.live.storage.StorageHealth` and the write is
@@ -21,6 +25,7 @@ retried every ``retry_s`` until it succeeds.
 """
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import os
@@ -33,7 +38,7 @@ from typing import Callable
 
 from engine.live.storage import StorageHealth, is_storage_error
 
-__all__ = ["Journal", "JournalEntry", "read_journal", "encode_line", "SEGMENT_SUFFIX"]
+__all__ = ["Journal", "JournalEntry", "read_journal", "encode_group", "encode_line", "SEGMENT_SUFFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,45 @@ def _json_id(value) -> str:
     return _quote(value) if value.__class__ is str else json.dumps(value)
 
 
+def encode_group(frames: list[str]) -> bytes:
+    """One group's bytes: a checksummed header, then each frame on its own line."""
+    block = ("\n".join(frames) + "\n").encode()
+    return b"G%08x %d %d\n" % (zlib.crc32(block) & 0xFFFFFFFF, len(frames), len(block)) + block
+
+
+_PAYLOAD_KEY = ',"payload":'
+
+
+def _decode_frame(frame: str) -> JournalEntry:
+    """A bus frame back into its record's fields; the payload's text is kept exactly as it was sent."""
+    head, _, payload_json = frame.partition(_PAYLOAD_KEY)  # the first: a JSON string cannot hold a bare quote
+    fields = json.loads(head + "}")
+    ts = fields["ts"]  # YYYY-MM-DDTHH:MM:SS.ffffffZ, UTC
+    ts_us = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) * 1_000_000 + int(ts[20:26])
+    return JournalEntry(fields["seq"], ts_us, fields["session_id"], fields["item_id"], fields["event"],
+                        payload_json[:-1])
+
+
+def _decode_group(data: bytes, pos: int) -> tuple[list[JournalEntry], int] | None:
+    """The group starting at ``pos`` and where the next begins, or None when it is torn or corrupt."""
+    end = data.find(b"\n", pos)
+    if end < 0:
+        return None
+    try:
+        crc, count, size = data[pos + 1:end].split(b" ")
+        block = data[end + 1:end + 1 + int(size)]
+        if len(block) != int(size) or int(crc, 16) != zlib.crc32(block) & 0xFFFFFFFF:
+            return None
+        entries = [_decode_frame(frame) for frame in block.decode().split("\n")[:-1]]
+    except (ValueError, KeyError, UnicodeDecodeError):
+        return None
+    if len(entries) != int(count):
+        return None
+    return entries, end + 1 + int(size)
+
+
 def encode_line(seq: int, ts_us: int, session_id, item_id, type_: str, payload_json: str) -> bytes:
+    """A record as journals before group blocks held it, one checksummed line each (still read)."""
     body = f"{seq}\t{ts_us}\t{_json_id(session_id)}\t{_json_id(item_id)}\t{type_}\t{payload_json}".encode()
     return b"%08x " % (zlib.crc32(body) & 0xFFFFFFFF) + body + b"\n"
 
@@ -91,8 +134,16 @@ def _read_segment(path: Path, *, repair: bool) -> list[JournalEntry]:
     data = path.read_bytes()
     pos = 0
     while pos < len(data):
-        end = data.find(b"\n", pos)
-        entry = _decode_line(data[pos:end + 1]) if end >= 0 else None
+        if data[pos:pos + 1] == b"G":
+            group = _decode_group(data, pos)
+            if group is not None:
+                entries.extend(group[0])
+                pos = group[1]
+                continue
+            entry = None
+        else:
+            end = data.find(b"\n", pos)
+            entry = _decode_line(data[pos:end + 1]) if end >= 0 else None
         if entry is None:
             log.warning("journal %s: record at byte %d is torn or corrupt; cutting %d bytes from there",
                         path, pos, len(data) - pos)
@@ -134,7 +185,8 @@ class Journal:
         self.segment_bytes = segment_bytes
         self.retry_s = retry_s
         self.fsync = fsync
-        self._cond = threading.Condition()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._queue: list = []  # records (anything with the Record fields) waiting for the disk
         self._on_durable: Callable[[list], None] | None = None
         self._thread: threading.Thread | None = None
@@ -193,7 +245,7 @@ class Journal:
 
     # -- the hot path ---------------------------------------------------------------------------
     def append(self, record) -> None:
-        with self._cond:
+        with self._lock:  # the Condition's own lock, taken without its Python-level wrapper: every event passes here
             self._queue.append(record)
             if len(self._queue) == 1:
                 self._cond.notify()
@@ -231,8 +283,7 @@ class Journal:
                 time.sleep(self.busy_pause_s)
 
     def _write_until_durable(self, group: list) -> None:
-        data = b"".join(encode_line(r.seq, r.ts_us, r.session_id, r.item_id, r.type, r.payload_json)
-                        for r in group)
+        data = encode_group([r.frame for r in group])
         while True:
             try:
                 self._write_group(data, group[0].seq, group[-1].seq)
@@ -247,8 +298,7 @@ class Journal:
                     if self._queue:
                         more, self._queue = self._queue, []
                         group.extend(more)
-                        data += b"".join(encode_line(r.seq, r.ts_us, r.session_id, r.item_id, r.type,
-                                                     r.payload_json) for r in more)
+                        data = encode_group([r.frame for r in group])
                 continue
             if self.faulted:
                 self.faulted = False
