@@ -179,3 +179,18 @@ def test_the_connection_is_renewed_every_so_many_transactions_keeping_its_settin
     limit = store.query("SELECT current_setting('memory_limit')")[0][0]
     assert float(limit.split()[0]) > 64 and store.query("SELECT count(*) FROM t") == [(4,)]
     assert store.query("SELECT current_setting('max_vacuum_tasks')") == [(0,)]
+
+
+def test_columns_of_mixed_kinds_are_written_as_one_type_with_nulls_kept(tmp_path):
+    from engine.store.columns import Columns, insert_columns
+
+    con = duckdb.connect(str(tmp_path / "columns.duckdb"))
+    con.execute("CREATE TABLE t (n BIGINT, x DOUBLE, label VARCHAR, f DOUBLE)")
+    insert_columns(con, "t", Columns({
+        "n": [1, None, 3],              # ints with a NULL
+        "x": [1, 2.5, None],            # an int among floats: every value a float
+        "label": ["a", 7, None],        # text with a number: text
+        "f": [0.25, 0.5, 1e300],
+    }))
+    assert con.execute("SELECT n, x, label, f FROM t ORDER BY rowid").fetchall() == [
+        (1, 1.0, "a", 0.25), (None, 2.5, "7", 0.5), (3, None, None, 1e300)]

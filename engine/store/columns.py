@@ -23,10 +23,13 @@ __all__ = ["Columns", "insert_columns"]
 class Columns:
     """Equal-length columns by name (what ``insert_columns`` writes)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "kinds")
 
     def __init__(self, data: dict[str, list]):
-        self.data = {name: _uniform(values) for name, values in data.items()}
+        self.data: dict[str, list] = {}
+        self.kinds: dict[str, set[type]] = {}  # each column's value classes (NoneType for NULL), scanned once
+        for name, values in data.items():
+            self.data[name], self.kinds[name] = _uniform(values, {value.__class__ for value in values})
 
     @classmethod
     def from_rows(cls, rows: list[dict[str, Any]], *, json_columns: Iterable[str] = ()) -> "Columns":
@@ -62,14 +65,14 @@ def insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Columns,
     quoted = ", ".join(f'"{name}"' for name in names)
     # found by DuckDB's replacement scan, which looks the name up among this frame's locals (register()
     # would refuse while a reader left a result unfetched on the connection)
-    _assetgen_columns = {name: _as_array(values) for name, values in columns.data.items()}  # noqa: F841
+    _assetgen_columns = {name: _as_array(values, columns.kinds[name])  # noqa: F841
+                         for name, values in columns.data.items()}
     con.execute(f"{verb} INTO {table} ({quoted}) SELECT {selected} FROM _assetgen_columns")
 
 
-def _as_array(values: list) -> np.ndarray:
+def _as_array(values: list, kinds: set[type]) -> np.ndarray:
     """A column DuckDB scans without converting element by element where it can: int64 or float64 when
     every value is one of those, otherwise an object array (None is NULL)."""
-    kinds = {value.__class__ for value in values}
     if kinds == {int}:
         return np.fromiter(values, np.int64, len(values))
     if kinds == {float}:
@@ -81,12 +84,14 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-def _uniform(values: list) -> list:
-    """One Python type per column, so DuckDB can type the list: numbers of mixed kinds become floats,
-    anything else mixed becomes text (the column's type then casts it, as a pandas fallback did)."""
-    kinds = {value.__class__ for value in values if value is not None}
-    if len(kinds) <= 1:
-        return values
-    if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values if value is not None):
-        return [None if value is None else float(value) for value in values]
-    return [value if value is None or isinstance(value, str) else str(value) for value in values]
+def _uniform(values: list, kinds: set[type]) -> tuple[list, set[type]]:
+    """One Python type per column, so DuckDB can type it: numbers of mixed kinds become floats, anything
+    else mixed becomes text (the column's type then casts it, as a pandas fallback did). Returns the
+    values and their classes."""
+    present = kinds - {type(None)}
+    if len(present) <= 1:
+        return values, kinds
+    nulls = kinds & {type(None)}
+    if all(issubclass(kind, (int, float)) and not issubclass(kind, bool) for kind in present):
+        return [None if value is None else float(value) for value in values], {float} | nulls
+    return [value if value is None or isinstance(value, str) else str(value) for value in values], {str} | nulls
