@@ -125,6 +125,31 @@ def test_a_failing_projection_rolls_back_with_its_events_then_the_log_goes_on(st
     assert persisted_check(store) == {"count": 2, "distinct": 2, "min_seq": 1, "max_seq": 2, "gap_free": True}
 
 
+def test_rows_over_duckdbs_memory_limit_wait_for_the_raised_limit_and_are_never_dropped(store, db_path):
+    small = Store(db_path, memory_limit="1MB")  # each failing transaction doubles it: 1 -> 2 -> 4 -> 8 -> 16 MB
+    ticker = ticker_for(small)
+    items = [{"item_id": f"{SID}:icon-{n}", "asset_id": f"icon-{n}", "asset_type": "icon", "tier": "standard",
+              "title": "Will"} for n in range(3000)]
+    ticker.bus.emit(ev.GenerationStart(session_id=SID, total=len(items), provider="standin", speed="normal",
+                                       concurrency=2, budget_usd=1.0, catalog="estate_planning_v4", simulated=True,
+                                       items=items))
+    for item in items:
+        ticker.bus.emit(ev.ItemStarted(session_id=SID, item_id=item["item_id"], asset_id=item["asset_id"],
+                                       asset_type="icon", tier="standard", title="Will"))
+    failures = 0
+    while True:
+        try:
+            ticker.flush()
+            break
+        except duckdb.Error as exc:
+            assert "memory" in str(exc).lower() or "allocate" in str(exc)
+            failures += 1
+            assert failures < 10, "the memory limit was not raised"
+    assert failures >= 2  # past the second failure, which drops a projection bug's rows
+    assert store.query("SELECT count(*) FROM items WHERE session_id = ?", [SID]) == [(3000,)]
+    assert persisted_check(store)["count"] == 3001
+
+
 def test_an_event_the_projector_cannot_fold_is_still_logged_and_the_batch_goes_on(store, caplog):
     bus = Bus()
     emit_small_session(bus)

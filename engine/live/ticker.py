@@ -23,7 +23,7 @@ from engine.live.bus import Bus, Record
 from engine.live.projection import Projector
 from engine.live.storage import is_storage_error
 from engine.store.columns import Columns, insert_columns
-from engine.store.database import Store, StoreBusy
+from engine.store.database import Store, StoreBusy, is_out_of_memory
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -171,8 +171,9 @@ class Ticker:
             if taken:
                 self.projector.restore_dirty(taken)
                 # a projection bug must not stop the event log: the next failure drops the rows (a disk that
-                # refuses writes is no bug: those rows wait for it, like the events)
-                if not _disk_refused(exc):
+                # refuses writes is no bug, nor a transaction over DuckDB's memory limit, which the store raises
+                # for the next try: those rows wait, like the events)
+                if not (_disk_refused(exc) or is_out_of_memory(exc)):
                     self._poisoned = repr(exc)
             self.failures += 1
             raise

@@ -25,7 +25,7 @@ from engine.store.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Store", "StoreBusy", "DEFAULT_LOCK_TIMEOUT"]
+__all__ = ["Store", "StoreBusy", "DEFAULT_LOCK_TIMEOUT", "is_out_of_memory"]
 
 DEFAULT_LOCK_TIMEOUT = 10.0
 _ALIAS = "db"
@@ -58,6 +58,11 @@ class StoreBusy(RuntimeError):
 
 def _literal(text: str) -> str:
     return text.replace("'", "''")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """DuckDB could not fit a transaction in its memory limit (a commit that ran out says so in a TransactionException)."""
+    return isinstance(exc, duckdb.OutOfMemoryException) or (isinstance(exc, duckdb.Error) and "could not allocate" in str(exc))
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -190,7 +195,7 @@ class Store:
                 self.stats["transactions"] += 1
                 yield self._con
             except duckdb.Error as exc:
-                if isinstance(exc, duckdb.OutOfMemoryException) or "could not allocate" in str(exc):
+                if is_out_of_memory(exc):
                     self._raise_memory_limit()
                 raise
             finally:
