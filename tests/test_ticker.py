@@ -224,6 +224,25 @@ def test_events_a_handler_emits_land_in_the_same_commit(store):
     assert store.query("SELECT type, payload->>'control_id' FROM events") == [("control_flag_change", "1")]
 
 
+def test_the_ring_keeps_the_newest_groups_within_both_bounds_and_counts_its_bytes_exactly():
+    from engine.live.bus import _weight
+
+    source = Bus()
+    records = [source.emit(progress(n)) for n in range(40)]
+    weight = _weight(records[0])
+    bus = Bus(ring_size=12, ring_bytes=10 * weight)
+    for group in (records[:3], records[3:20], records[20:22], records[22:40]):  # one group larger than the ring
+        bus.publish_durable(group)
+        expected: list = []  # the newest records that fit both bounds
+        for record in reversed(records[:group[-1].seq]):
+            if len(expected) == 12 or sum(_weight(r) for r in expected) + _weight(record) > 10 * weight:
+                break
+            expected.insert(0, record)
+        assert bus.since(expected[0].seq - 1) == expected
+        assert expected[0].seq == 1 or bus.since(expected[0].seq - 2) is None  # nothing older is held
+        assert bus.ring_held_bytes == sum(_weight(r) for r in expected)
+
+
 def test_since_serves_the_ring_or_says_it_cannot():
     bus = Bus(ring_size=5)
     assert bus.since(0) == []  # nothing emitted yet: nothing missed

@@ -194,8 +194,7 @@ class Bus:
 
     def _publish_locked(self, records) -> tuple:
         self._pending.extend(records)
-        for record in records:
-            self._keep(record)
+        self._keep(records)
         self._published = records[-1].seq
         ready = ()
         if self._waiters:
@@ -253,15 +252,19 @@ class Bus:
         if self.journal is not None:
             self.journal.drained(seq)
 
-    def _keep(self, record: Record) -> None:
+    def _keep(self, records) -> None:
         """Add to the backfill ring (lock held), evicting the oldest records past either bound."""
         ring = self._ring
-        if len(ring) == ring.maxlen:
-            self._ring_held -= _weight(ring[0])  # the deque drops it on append
-        ring.append(record)
-        self._ring_held += _weight(record)
-        while self._ring_held > self.ring_bytes and len(ring) > 1:
-            self._ring_held -= _weight(ring.popleft())
+        if len(records) > ring.maxlen:
+            records = records[-ring.maxlen:]
+        held = self._ring_held
+        for _ in range(min(len(ring) + len(records) - ring.maxlen, len(ring))):  # those extend would drop
+            held -= _weight(ring.popleft())
+        ring.extend(records)
+        held += 4 * sum([len(record.frame) for record in records]) + _RECORD_OVERHEAD * len(records)  # _weight's sum
+        while held > self.ring_bytes and len(ring) > 1:
+            held -= _weight(ring.popleft())
+        self._ring_held = held
 
     @property
     def ring_held_bytes(self) -> int:
