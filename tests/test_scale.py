@@ -275,3 +275,23 @@ def test_items_are_listed_a_few_pages_ahead_of_the_feeder_not_all_at_once(settin
     rows = store.query("SELECT count(*), count(*) FILTER (WHERE status = 'saved' AND title IS NOT NULL) "
                        "FROM items WHERE session_id = 's-ahead'")[0]
     assert rows == (60, 60)  # no finished row went back to pending when a later page was listed
+
+
+@pytest.mark.slow
+def test_after_a_session_the_engine_compacts_the_row_groups_its_ticks_left(settings, tmp_path, monkeypatch):
+    """Console reads pay per row group, and each tick leaves its own (issue 14: pages over 2 s at 50,000 items)."""
+    from engine.process import runtime
+
+    monkeypatch.setattr(runtime, "COMPACT_AFTER_SESSION_EVENTS", 100)  # a 40-item session writes ~1,500 events
+    catalog = write_catalog(tmp_path / "catalog.toml", 40)
+
+    async def main():
+        async with Engine(settings, serve_websockets=False) as engine:
+            await engine.run_session(_spec(catalog), session_id="s-compact")
+            return engine.compactions
+
+    assert asyncio.run(main()) == 1
+    store = Store(settings.db_path)
+    groups = store.query("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('events')")[0][0]
+    assert groups <= 2  # the ticks after the compaction (the engine's stop) may add one
+    assert set(assert_each_item_ends_once(store, "s-compact").values()) == {"saved"}
