@@ -19,8 +19,8 @@ from engine.credentials.authority import read_anchors
 from engine.credentials.verify import CHECKS, badge, verify_file
 from engine.read.archive import read_provenance, resolve_image_path
 from engine.read.gallery import (
-    DEFAULT_STATUSES, PAGE_SIZE_MAX, GalleryFilter, gallery_choices, gallery_item, gallery_neighbours, gallery_page,
-    provenance_diff,
+    DEFAULT_STATUSES, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, GalleryFilter, gallery_choices, gallery_item, gallery_neighbours,
+    gallery_page, provenance_diff,
 )
 from console._shared import clip, guard, money, render_sidebar, settings, short_model, store
 
@@ -193,7 +193,8 @@ image_models = second[1].multiselect("Image model", choices["image_models"], key
 versions = second[2].multiselect("Template", choices["template_versions"], key="gal_template",
                                  format_func=lambda v: f"v{v}")
 qualities = second[3].multiselect("Quality", choices["qualities"], key="gal_quality")
-limit = second[4].number_input("Show", min_value=4, max_value=PAGE_SIZE_MAX, value=40, step=4, key="gal_limit")
+limit = second[4].number_input("Show", min_value=4, max_value=PAGE_SIZE_MAX, value=PAGE_SIZE_DEFAULT, step=4,
+                               key="gal_limit")
 page_no = second[5].number_input("Page", min_value=1, value=1, step=1, key="gal_page")
 
 filters = GalleryFilter(session_ids=sessions, asset_types=types, tiers=tiers, statuses=statuses,

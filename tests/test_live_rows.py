@@ -205,3 +205,21 @@ def test_a_windows_cost_and_why_read_from_its_id_range_equal_a_full_scan(tmp_pat
                 assert (round(row["cost_usd"], 8), row["why"]) == scanned[row["item_id"]]
     finally:
         store.close()
+
+
+def test_items_the_engine_has_not_listed_yet_count_as_pending(tmp_path):
+    """The engine lists a session's items a few pages ahead of its feeder (session/run.py), so the items table
+    holds fewer rows than the session's total: the rest are pending all the same, on Live's figures and strip."""
+    from engine.read.sessions import stage_counts
+
+    ids = build_sample_db(tmp_path)
+    store = Store(ids.db_path)
+    try:
+        before, strip_before = outcome_counts(store, RUNNING), stage_counts(store, RUNNING)
+        store.execute("UPDATE sessions SET items_total = items_total + 7 WHERE session_id = ?", [RUNNING])
+        after, strip_after = outcome_counts(store, RUNNING), stage_counts(store, RUNNING)
+    finally:
+        store.close()
+    assert (after["pending"], after["total"]) == (before["pending"] + 7, before["total"] + 7)
+    assert strip_after["pending"] == strip_before["pending"] + 7
+    assert after["finished"] == before["finished"] and strip_after["done"] == strip_before["done"]

@@ -245,3 +245,53 @@ def test_the_engine_trims_its_heap_every_few_seconds_and_stops_cleanly(settings)
 
     engine = asyncio.run(main())
     assert engine.heap_trims >= 3 and engine._trim_task.done()
+
+
+@pytest.mark.slow
+def test_items_are_listed_a_few_pages_ahead_of_the_feeder_not_all_at_once(settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(ev, "ITEMS_PER_EVENT", 5)  # 60 items: generation_start's page and eleven more of five
+    catalog = write_catalog(tmp_path / "catalog.toml", 60)
+
+    async def main():
+        async with Engine(settings, serve_websockets=False) as engine:
+            await engine.run_session(_spec(catalog), session_id="s-ahead")
+
+    asyncio.run(main())
+    store = Store(settings.db_path)
+    listed, started = {}, {}
+    for seq, kind, item_id, payload in store.query(
+            "SELECT seq, type, item_id, payload FROM events WHERE session_id = 's-ahead' AND type IN "
+            "('generation_start', 'items_planned', 'item_started') ORDER BY seq"):
+        if kind == "item_started":
+            started[item_id] = seq
+        else:
+            listed.update({i["item_id"]: seq for i in json.loads(payload)["items"] or []})
+    assert len(listed) == len(started) == 60
+    assert all(listed[i] < started[i] for i in started)  # every item is listed before it begins ...
+    first_start = min(started.values())
+    # ... but only a few pages are listed before the first item begins, and the last page long after it
+    assert sum(1 for seq in set(listed.values()) if seq < first_start) <= 1 + 2
+    assert max(listed.values()) > sorted(started.values())[40]
+    rows = store.query("SELECT count(*), count(*) FILTER (WHERE status = 'saved' AND title IS NOT NULL) "
+                       "FROM items WHERE session_id = 's-ahead'")[0]
+    assert rows == (60, 60)  # no finished row went back to pending when a later page was listed
+
+
+@pytest.mark.slow
+def test_after_a_session_the_engine_compacts_the_row_groups_its_ticks_left(settings, tmp_path, monkeypatch):
+    """Console reads pay per row group, and each tick leaves its own (issue 14: pages over 2 s at 50,000 items)."""
+    from engine.process import runtime
+
+    monkeypatch.setattr(runtime, "COMPACT_AFTER_SESSION_EVENTS", 100)  # a 40-item session writes ~1,500 events
+    catalog = write_catalog(tmp_path / "catalog.toml", 40)
+
+    async def main():
+        async with Engine(settings, serve_websockets=False) as engine:
+            await engine.run_session(_spec(catalog), session_id="s-compact")
+            return engine.compactions
+
+    assert asyncio.run(main()) == 1
+    store = Store(settings.db_path)
+    groups = store.query("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('events')")[0][0]
+    assert groups <= 2  # the ticks after the compaction (the engine's stop) may add one
+    assert set(assert_each_item_ends_once(store, "s-compact").values()) == {"saved"}

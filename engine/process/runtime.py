@@ -40,6 +40,13 @@ ENGINE_DUCKDB_MEMORY = "64MB"
 # How often the engine hands its C heap's free pages back (release_freed_memory): items come and go by the
 # thousand, and glibc keeps what they freed resident (a 5,000-item run: 53 MB of heap, 39 MB of it in use).
 TRIM_HEAP_EVERY_S = 10.0
+# When the engine compacts the file (engine/store/compact.py): looked at every COMPACT_CHECK_S and after each
+# session, and done once this many events were written since the last compaction (during a session; a 50,000-item
+# session writes 1.9 million), or the smaller figure once a session ended (what the console then reads for good).
+# Counted in events, not bytes: a compaction leaves free blocks in the file that later writes fill first.
+COMPACT_CHECK_S = 30.0
+COMPACT_EVERY_EVENTS = 250_000
+COMPACT_AFTER_SESSION_EVENTS = 10_000
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -97,6 +104,10 @@ class Engine:
         self._trim_task: asyncio.Task | None = None
         self.trim_every_s = TRIM_HEAP_EVERY_S
         self.heap_trims = 0
+        self._compact_task: asyncio.Task | None = None
+        self._compacting = asyncio.Lock()
+        self._compacted_at_seq = 0  # events written when the file was last compacted (by this engine)
+        self.compactions = 0
         self._session_tasks: set[asyncio.Task] = set()
         self._claimed_sessions: set[str] = set()  # being prepared or running; a second run of one is refused
         self.started_at = datetime.now(timezone.utc)
@@ -137,6 +148,7 @@ class Engine:
         await asyncio.to_thread(self._mark_interrupted)
         self._ticker_task = asyncio.create_task(self.ticker.run(self._stop), name="ticker")
         self._trim_task = asyncio.create_task(self._trim_heap(), name="trim-heap")
+        self._compact_task = asyncio.create_task(self._compact_when_grown(), name="compact")
         if self.serve_websockets:
             from engine.ws.server import server_from_settings
 
@@ -163,6 +175,8 @@ class Engine:
             await self._ticker_task
         if self._trim_task is not None:
             await self._trim_task
+        if self._compact_task is not None:
+            await self._compact_task
         if getattr(self, "journal", None) is not None:
             await asyncio.to_thread(self.journal.close)
         self._release_lock()
@@ -175,6 +189,30 @@ class Engine:
             except asyncio.TimeoutError:
                 await asyncio.to_thread(release_freed_memory)
                 self.heap_trims += 1
+
+    async def _compact_when_grown(self) -> None:
+        """Every ``COMPACT_CHECK_S``, compact the file once ``COMPACT_EVERY_EVENTS`` were written since the last time."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=COMPACT_CHECK_S)
+            except asyncio.TimeoutError:
+                await self.compact(min_events=COMPACT_EVERY_EVENTS)
+
+    async def compact(self, *, min_events: int = 0) -> bool:
+        """Merge the file's small row groups in a child process (engine/store/compact.py) once ``min_events`` were
+        written since the last compaction; True when it compacted."""
+        async with self._compacting:
+            ticker = getattr(self, "ticker", None)
+            written = ticker.persisted_seq if ticker is not None else 0
+            if written - self._compacted_at_seq < max(min_events, 1):
+                return False
+            from engine.store.compact import compact_aside  # noqa: PLC0415
+
+            if not await compact_aside(self.store.path, lock_timeout=max(self.lock_timeout, 60.0)):
+                return False
+            self._compacted_at_seq = written
+            self.compactions += 1
+            return True
 
     def _acquire_lock(self) -> None:
         try:
@@ -286,6 +324,7 @@ class Engine:
                 await run.client.aclose()
                 await self.flush()
                 self.projector.forget_session(run.session_id)
+            await self.compact(min_events=COMPACT_AFTER_SESSION_EVENTS)  # what the console reads from now on
         finally:
             self._session_tasks.discard(task)
             self._claimed_sessions.discard(session_id)

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from engine.read.sessions import parse_json, utcnow
+from engine.read.sessions import UNLISTED_SQL, parse_json, utcnow
 from engine.read.approvals import seconds_left
 from engine.store.database import Store
 from engine.vocabulary import ITEM_OUTCOMES  # each counted apart: a rejected item is not "done"
@@ -61,9 +61,10 @@ def approval_inbox(store: Store, *, now: datetime | None = None) -> dict:
 def outcome_counts(store: Store, session_id: str) -> dict[str, int]:
     """Items by honest state: each outcome apart, in flight only when holding a slot; plus total and finished."""
     rows = store.query(f"SELECT {_STATE_SQL} AS state, count(*) FROM {_ITEMS_WITH_BATCH} "
-                       "WHERE i.session_id = ? GROUP BY 1", [session_id])
+                       f"WHERE i.session_id = ? GROUP BY 1 UNION ALL {UNLISTED_SQL}", [session_id, session_id, session_id])
     counts = {state: 0 for state in ITEM_STATES}
-    counts.update({state: int(n) for state, n in rows})
+    for state, n in rows:
+        counts[state] += int(n)
     counts["total"] = sum(counts[s] for s in ITEM_STATES)
     counts["finished"] = sum(counts[s] for s in ITEM_OUTCOMES)
     return counts

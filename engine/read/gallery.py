@@ -25,13 +25,16 @@ from engine.vocabulary import ITEM_NOT_SAVED, ITEM_OPEN, ITEM_OUTCOMES, sql_list
 
 __all__ = [
     "GalleryFilter", "GalleryPage", "Neighbours", "gallery_choices", "gallery_page", "gallery_item",
-    "gallery_neighbours", "provenance_diff", "UNSCORED", "DEFAULT_STATUSES", "CHOICES_LIMIT", "PAGE_SIZE_MAX",
+    "gallery_neighbours", "provenance_diff", "UNSCORED", "DEFAULT_STATUSES", "CHOICES_LIMIT", "PAGE_SIZE_MAX", "PAGE_SIZE_DEFAULT",
 ]
 
 UNSCORED = "unscored"  # the quality filter's word for an image no scorer has judged (items.quality is null)
 DEFAULT_STATUSES = tuple(o for o in ITEM_OUTCOMES if o not in ITEM_NOT_SAVED)  # what the gallery opens on
 CHOICES_LIMIT = 200  # values offered per filter: a studio with more sessions than this types to narrow
 PAGE_SIZE_MAX = 400
+# Cards on the Gallery's first page: each costs the browser ~20 ms to draw (bench/scale.py at 50,000 items: 40
+# cards, first content 2.29 s; 20 cards, 1.86 s; target 2 s). More are a page or a "Show" away.
+PAGE_SIZE_DEFAULT = 20
 _STATUS_ORDER = (*ITEM_OUTCOMES, *ITEM_OPEN)
 _EPOCH = "TIMESTAMPTZ '1970-01-01 00:00:00+00'"
 

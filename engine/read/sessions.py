@@ -27,7 +27,7 @@ from engine.store.engine_lock import lock_holder
 
 __all__ = [
     "run_readonly_sql", "status_summary",
-    "live_sessions", "pick_session", "session_overview", "stage_counts", "items_in_flight",
+    "live_sessions", "pick_session", "session_overview", "stage_counts", "UNLISTED_SQL", "items_in_flight",
     "recent_events", "stage_timeline", "controls_for_session", "engine_status",
     "parse_json", "utcnow",
 ]
@@ -154,6 +154,12 @@ def _latest_event(con, session_id: str, event_type: str, *, window: int = 20_000
     return None
 
 
+# A session's items not listed yet (the engine lists them a few pages ahead of its feeder: session/run.py's
+# _announce) are pending all the same: ('pending', how many), given the session id twice.
+UNLISTED_SQL = ("SELECT 'pending', greatest(coalesce(max(items_total), 0) - (SELECT count(*) FROM items WHERE session_id = ?), 0) "
+                "FROM sessions WHERE session_id = ?")
+
+
 def stage_counts(store: Store, session_id: str) -> dict[str, int]:
     """Items at each pipeline stage now, plus ``done``/``pending`` and each outcome."""
     rows = store.query(
@@ -161,9 +167,11 @@ def stage_counts(store: Store, session_id: str) -> dict[str, int]:
         "THEN 'done' ELSE coalesce(stage, 'discovery') END AS bucket, count(*) FROM items "
         "WHERE session_id = ? GROUP BY 1 "
         "UNION ALL SELECT 'outcome:' || outcome, count(*) FROM items "
-        "WHERE session_id = ? AND outcome IS NOT NULL GROUP BY outcome", [session_id, session_id])
+        f"WHERE session_id = ? AND outcome IS NOT NULL GROUP BY outcome UNION ALL {UNLISTED_SQL}",
+        [session_id, session_id, session_id, session_id])
     counts = {stage: 0 for stage in (*STAGES, "done", "pending")}
-    counts.update({bucket: int(n) for bucket, n in rows})
+    for bucket, n in rows:
+        counts[bucket] = counts.get(bucket, 0) + int(n)
     return counts
 
 

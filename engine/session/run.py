@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,9 @@ __all__ = ["SessionRun", "ItemState"]
 log = logging.getLogger(__name__)
 _IMAGE_TOKENS_1K = 1290
 _RECENT_FINISHED = 64  # finished items remembered (skip's "already finished", tests); older ones are only in the log
+# Pages of items listed (items_planned) ahead of the feeder: more than any concurrency begins at once, so an item's
+# pending row is written before it begins (see _announce).
+ANNOUNCE_AHEAD_PAGES = 2
 
 
 @dataclass(slots=True)
@@ -72,6 +75,10 @@ class ItemState:
 def _listing(item: ItemState) -> dict:
     asset = item.asset
     return {"asset_id": asset.id, "asset_type": asset.type, "tier": asset.tier, "title": asset.title}
+
+
+def _listings(items: list[ItemState]) -> list[dict]:
+    return [{"item_id": i.item_id, **_listing(i)} for i in items]
 
 
 class SessionRun:
@@ -108,6 +115,9 @@ class SessionRun:
             for key, value in (saved or {}).items():
                 setattr(item, key, value)
         self._queue: OrderedDict[str, ItemState] = OrderedDict()  # open items not begun, in order
+        self._unannounced: deque[ItemState] = deque()  # queued items not yet listed by items_planned, in order
+        self._announced_upto = 0  # items of the queue's order listed so far (generation_start's page included)
+        self._fed = 0  # items the feeder has begun
         self.resumed = bool(resumed)
         self.recorded_call_costs: dict[str, float] = resumed.get("call_costs") or {}
         self.pending_batches: dict[str, dict] = resumed.get("pending_batches") or {}
@@ -318,20 +328,33 @@ class SessionRun:
         return outcome
 
     def _announce(self, todo: list[ItemState]) -> None:
-        """generation_start, then the items to make in pages of ``ITEMS_PER_EVENT`` (``items_planned``):
-        no single event grows with the session, and the Live page can show every item as pending."""
+        """generation_start with the first page of items to make; ``_announce_ahead`` lists the rest
+        (``items_planned``, ``ITEMS_PER_EVENT`` a page) a few pages ahead of the feeder rather than all at once:
+        no single event grows with the session, and neither does what the first ticks hold (at 50,000 items,
+        100 pages of listings at once were events, pending rows and one upsert of every item)."""
         page = ev.ITEMS_PER_EVENT
-
-        def listing(chunk: list[ItemState]) -> list[dict]:
-            return [{"item_id": i.item_id, **_listing(i)} for i in chunk]
-
         self.bus.emit(ev.GenerationStart(
             session_id=self.session_id, total=self.total, provider=self.spec.provider, speed=self.speed,
             concurrency=self.limiter.limit, budget_usd=self.spec.budget_usd, catalog=self.catalog_path,
-            simulated=self.simulated, resumed=self.resumed, params=self.spec.to_dict(), items=listing(todo[:page]),
+            simulated=self.simulated, resumed=self.resumed, params=self.spec.to_dict(), items=_listings(todo[:page]),
         ))
-        for start in range(page, len(todo), page):
-            self.bus.emit(ev.ItemsPlanned(session_id=self.session_id, items=listing(todo[start:start + page])))
+        self._announced_upto = min(page, len(todo))
+        self._unannounced = deque(todo[page:])
+        self._announce_ahead()
+
+    def _announce_ahead(self) -> None:
+        """List the queue's items in pages until ``ANNOUNCE_AHEAD_PAGES`` pages past the feeder are listed. An item
+        that ended (skipped, aborted, rejected) or began before its page is left out: its own events carry its listing."""
+        page = ev.ITEMS_PER_EVENT
+        while self._unannounced and self._announced_upto < self._fed + ANNOUNCE_AHEAD_PAGES * page:
+            chunk = []
+            while self._unannounced and len(chunk) < page:
+                item = self._unannounced.popleft()
+                self._announced_upto += 1
+                if not item.finished and item.started_at is None:
+                    chunk.append(item)
+            if chunk:
+                self.bus.emit(ev.ItemsPlanned(session_id=self.session_id, items=_listings(chunk)))
 
     async def _feed(self) -> None:
         """Begin items as slots free up; then wait until every begun item has ended."""
@@ -342,6 +365,8 @@ class SessionRun:
                 break
             await self.engine.wait_for_backlog()
             item_id, item = self._queue.popitem(last=False)
+            self._fed += 1
+            self._announce_ahead()
             self.tasks[item_id] = asyncio.create_task(run_item(self, item), name=item_id)
         while self.tasks:
             await asyncio.wait(list(self.tasks.values()))
