@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "helpers"))
 
+from engine.process.runner import EXIT_CODES  # noqa: E402
 from engine.store.database import Store  # noqa: E402
 from pipeline_kit import write_catalog  # noqa: E402  (ids gen-0000…: valid catalog ids at any count)
 
@@ -84,7 +85,9 @@ def run_size(size: int, root: Path, *, concurrency: int, image_px: int, run_args
         time.sleep(0.5)
     wall = time.time() - launched
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    # the stand-in answers some prompts with broken JSON, as real models do: an item whose three competitors all
+    # did is failed, and the session ends completed_with_failures; it is measured all the same
+    if proc.returncode not in (EXIT_CODES["completed"], EXIT_CODES["completed_with_failures"]):
         raise SystemExit(f"assetgen run ({size} items) exited {proc.returncode}:\n"
                          + log_path.read_text(errors="replace")[-3000:])
     store = Store(data_dir / "studio.duckdb")
