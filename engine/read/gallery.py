@@ -188,7 +188,7 @@ def gallery_choices(store: Store, *, limit: int = CHOICES_LIMIT) -> dict[str, li
 
 
 def gallery_page(store: Store, filters: GalleryFilter | None = None, *, page: int = 1,
-                 page_size: int = 40) -> GalleryPage:
+                 page_size: int = PAGE_SIZE_DEFAULT) -> GalleryPage:
     """Cards ``page`` (1-based, clamped to the last page) of the filtered gallery, newest first."""
     if not 1 <= int(page_size) <= PAGE_SIZE_MAX:
         raise ValueError(f"page_size must be between 1 and {PAGE_SIZE_MAX}, got {page_size}")
