@@ -169,7 +169,7 @@ def test_a_memory_limit_bounds_duckdb_and_is_raised_when_a_transaction_needs_mor
 def test_the_connection_is_renewed_every_so_many_transactions_keeping_its_settings(db_path):
     """A DuckDB instance keeps a little of every file it attached: the store starts a fresh one every
     ``renew_every`` transactions (issue 14), with the same settings, a raised memory limit included."""
-    store = Store(db_path, memory_limit="48MB", renew_every=3, vacuum_tasks=0)
+    store = Store(db_path, memory_limit="48MB", renew_every=3)
     store.execute("CREATE TABLE t (i INTEGER)")  # the first transaction also migrated the file
     first = store._con
     store.memory_limit = "96MB"  # as _raise_memory_limit leaves it
@@ -206,26 +206,11 @@ def _small_commits(store: Store, commits: int = 60, rows: int = 20) -> None:
                       [i * rows, rows])
 
 
-def test_each_commit_merges_the_row_group_it_leaves_so_a_plain_connection_has_nothing_to_vacuum(store, db_path):
-    """With no vacuum in the ticks, the next read-write connection with DuckDB's defaults (a user's own script) merged
-    what they left while holding the file 2-3x longer, and the engine's next tick waited on it (bench/events.py)."""
-    _small_commits(store)
-    groups = _row_groups(store, "events")
-    assert groups <= 2  # 60 commits, and 60 row groups when each checkpoint merged nothing
-    store.close()
-    con = duckdb.connect(str(db_path))  # DuckDB's defaults: up to 100 vacuum tasks at its checkpoint
-    con.execute("INSERT INTO controls (session_id, command, source) VALUES ('s', 'pause', 'sql')")
-    con.close()
-    after = Store(db_path)
-    assert _row_groups(after, "events") == groups and after.query("SELECT count(*) FROM events") == [(1200,)]
-
-
-def test_compaction_merges_the_small_row_groups_each_commit_leaves_and_keeps_every_row(db_path):
+def test_compaction_merges_the_small_row_groups_each_commit_leaves_and_keeps_every_row(store):
     """Reads pay per row group: a 50,000-item session left ~900 a table, and Costs' scans of api_calls took ~1 s."""
-    store = Store(db_path, vacuum_tasks=0)  # the ticks' checkpoints merge nothing, as the engine's did before
     _small_commits(store)
     before = store.query("SELECT count(*), sum(seq), max(seq) FROM events")
-    assert _row_groups(store, "events") >= 30
+    assert _row_groups(store, "events") >= 30  # the ticks' checkpoints merge nothing (max_vacuum_tasks = 0)
     store.compact()
     assert _row_groups(store, "events") == 1
     assert store.query("SELECT count(*), sum(seq), max(seq) FROM events") == before
@@ -240,7 +225,7 @@ def test_the_engine_compacts_in_a_child_process_beside_it(tmp_path):
 
     from engine.store.compact import compact_aside
 
-    store = Store(tmp_path / "studio.duckdb", vacuum_tasks=0)
+    store = Store(tmp_path / "studio.duckdb")
     _small_commits(store)
     assert _row_groups(store, "events") >= 30
     assert asyncio.run(compact_aside(store.path)) is True

@@ -33,14 +33,7 @@ _SIZE = re.compile(r"(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[KMGT]i?B)")
 _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
 
-# Every transaction here ends in a checkpoint (the file is detached), and each leaves a small row group per table
-# it wrote. One vacuum task a checkpoint merges that group into the one before, so a table stays a few row groups
-# however many ticks wrote it. DuckDB's default (100) let a checkpoint now and then run a cascade of merges that
-# took seconds and hundreds of MB, more the bigger the file; none (0, issue 14's first answer) left the merging to
-# whoever checkpointed next with DuckDB's default: a user's own read-write connection held the file 2-3x longer
-# than it needed (65-115 ms against 27-41 ms after 40 ticks), which the engine's next tick waited on
-# (bench/events.py: persist lag p99 0.8-1.2 s against 0.5-0.6 s).
-MAX_VACUUM_TASKS = 1
+MAX_VACUUM_TASKS = 0
 ALLOCATOR_FLUSH_THRESHOLD = "8MB"
 # A DuckDB instance keeps a little of every file it attached (~1 KB an attach, ~5 KB a write that adds a row
 # group; measured with mallinfo on a 10,000-item file), so a process attaching every tick grew by tens of MB over
@@ -92,9 +85,8 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  memory_limit: str | None = None, renew_every: int = RENEW_CONNECTION_EVERY,
-                 spill_directory: str | os.PathLike | None = None, vacuum_tasks: int = MAX_VACUUM_TASKS):
+                 spill_directory: str | os.PathLike | None = None):
         self.path = Path(path)
-        self.vacuum_tasks = vacuum_tasks
         self._spill_directory = Path(spill_directory) if spill_directory else None
         self.lock_timeout = lock_timeout
         self.memory_limit = memory_limit
@@ -114,7 +106,10 @@ class Store:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
-        con.execute(f"SET max_vacuum_tasks = {self.vacuum_tasks}")
+        # No row-group vacuum at checkpoints: every transaction here ends in a checkpoint (the file is
+        # detached), and merging the small row groups that leaves behind made a checkpoint now and then
+        # take seconds and hundreds of MB, more the bigger the file. The price: a larger file (~2x for events).
+        con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
         # Give freed memory back after each statement rather than from 128 MB of allocations up (DuckDB's
         # default), and let its allocator's background threads return decayed pages. Each transaction here
         # attaches the file and checkpoints it, so its peak grows with the file; without these the engine's
@@ -187,11 +182,10 @@ class Store:
                 return []
 
     def compact(self) -> None:
-        """Merge the row groups the ticks' checkpoints leave behind (one vacuum task a table each, MAX_VACUUM_TASKS),
-        in two short write transactions: the second's checkpoint vacuums every table without that bound. A scan
-        pays per row group, and with no vacuum in the ticks a 50,000-item session left ~900 in each of events,
-        api_calls and proposals: after this a console page's reads of them took ~10x less
-        (engine/store/compact.py runs it beside the engine)."""
+        """Merge the small row groups the ticks leave behind (vacuum is off in their checkpoints), in two short
+        write transactions: the second's checkpoint vacuums every table. A scan pays per row group, and a
+        50,000-item session left ~900 in each of events, api_calls and proposals: after this a console page's
+        reads of them take ~10x less (engine/store/compact.py runs it beside the engine)."""
         with self.write() as con:
             con.execute("INSERT OR REPLACE INTO _migrations VALUES (?, now())", [_COMPACT_MARK])
         with self._lock:
@@ -200,7 +194,7 @@ class Store:
                 with self.write() as con:
                     con.execute("DELETE FROM _migrations WHERE name = ?", [_COMPACT_MARK])
             finally:
-                self._con.execute(f"SET max_vacuum_tasks = {self.vacuum_tasks}")
+                self._con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
 
     def close(self) -> None:
         with self._lock:
