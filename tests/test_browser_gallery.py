@@ -13,7 +13,7 @@ import pytest
 from browser_support import ARTIFACTS, launch_chromium, start_studio
 from engine.store.database import Store
 from test_browser_console import expect, pytestmark, sync_api  # noqa: F401 (browser, slow, chromium present)
-from test_browser_e2e import UI_TIMEOUT_MS, button, no_exceptions, screenshot, wait_idle
+from test_browser_e2e import UI_TIMEOUT_MS, button, no_exceptions, open_tab, screenshot, wait_idle
 from test_gallery import GPT, NEW, OLD, build_gallery_db
 
 
@@ -72,7 +72,7 @@ def test_filter_by_model_open_step_with_the_arrow_key_zoom_and_compare(page):
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
 
-    page.get_by_role("tab", name="Compare").click()
+    open_tab(page, "Compare")
     choose(page, "gal_cmp_a", f"icon-trust · {OLD}")
     choose(page, "gal_cmp_b", f"hero-family · {NEW}")
     table = page.get_by_test_id("stTable")

@@ -15,7 +15,7 @@ from test_browser_console import (
     PHONE, browser, db_rows, logs_on_failure, new_page, queue, session_of_job, studio, sync_api, visit,  # noqa: F401
     wait_session_status,
 )
-from test_browser_e2e import button, screenshot, wait_idle
+from test_browser_e2e import button, open_tab, screenshot, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = sync_api.expect
@@ -44,7 +44,7 @@ def test_a_live_row_shows_its_image_score_and_skips_its_own_item(studio, browser
                                                     "AND kind = 'gate' LIMIT 1", [session_id]),
                             timeout=120, interval=0.5, message="a first image scored")[0]
         visit(page, studio, "", title="Live")
-        page.get_by_role("tab", name="Items").click()
+        open_tab(page, "Items")
         verdict = "passed" if scored["passed"] else f"review: {scored['note']}"
         expect(_row(page, scored["asset_id"])).to_contain_text(re.compile(re.escape(verdict) + r" · \d+/\d+ checks"),
                                                              timeout=30_000)

@@ -21,7 +21,7 @@ from test_browser_console import (  # noqa: F401 (fixtures)
     OPERATOR, browser, db_rows, logs_on_failure, metric, new_page, queue, session_of_job, studio, sync_api, visit,
     wait_for_batch, wait_session_status,
 )
-from test_browser_e2e import button, wait_idle
+from test_browser_e2e import button, open_tab, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 expect = sync_api.expect
@@ -47,7 +47,7 @@ def with_store(studio, write):
 
 def new_run_form(page, studio) -> None:
     visit(page, studio, "history", title="History")
-    page.get_by_role("tab", name="New run").click()
+    open_tab(page, "New run")
     expect(page.locator(".st-key-run_submit button")).to_be_visible()
 
 
@@ -158,8 +158,7 @@ def test_p4_a_version_saved_elsewhere_shows_in_versions_and_diff(studio, browser
     page = new_page(browser)
     with logs_on_failure(studio, page, "p4-versions"):
         templates_page(page, studio)
-        page.get_by_role("tab", name=re.compile("^Versions")).click()
-        wait_idle(page)
+        open_tab(page, re.compile("^Versions"))
 
         def save_elsewhere(store):
             from engine.templates.brief import default_template, save_template_version
@@ -183,7 +182,7 @@ def test_p4_a_job_the_daemon_fails_shows_as_failed_in_jobs(studio, browser):
     page = new_page(browser)
     with logs_on_failure(studio, page, "p4-jobs"):
         visit(page, studio, "history", title="History")
-        page.get_by_role("tab", name="Jobs").click()
+        open_tab(page, "Jobs")
         bad = with_store(studio, lambda store: queue_job(store, {"types": ["no-such-type"], "limit": 1},
                                                          operator=OPERATOR))
         wait_until(lambda: db_rows(studio, "SELECT status FROM jobs WHERE job_id = ?", [bad])[0]["status"] == "failed",
