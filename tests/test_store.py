@@ -206,11 +206,30 @@ def _small_commits(store: Store, commits: int = 60, rows: int = 20) -> None:
                       [i * rows, rows])
 
 
-def test_compaction_merges_the_small_row_groups_each_commit_leaves_and_keeps_every_row(store):
+def test_every_fourth_write_merges_the_row_groups_the_others_left_so_a_plain_connection_finds_none(store, db_path):
+    """With no vacuum in any write, the next read-write connection with DuckDB's defaults (a user's own script)
+    merged what the ticks left while holding the file 2-3x longer, and the engine's next tick waited on it."""
+    _small_commits(store)
+    groups = _row_groups(store, "events")
+    assert groups <= 2  # 60 commits: 60 row groups when no checkpoint merges
+    store.close()
+    con = duckdb.connect(str(db_path))  # DuckDB's defaults: up to 100 vacuum tasks at its checkpoint
+    con.execute("INSERT INTO controls (session_id, command, source) VALUES ('s', 'pause', 'sql')")
+    con.close()
+    after = Store(db_path)
+    try:
+        assert _row_groups(after, "events") == groups and after.query("SELECT count(*) FROM events") == [(1200,)]
+        assert after.query("SELECT current_setting('max_vacuum_tasks')") == [(0,)]  # back to none after a write
+    finally:
+        after.close()
+
+
+def test_compaction_merges_the_small_row_groups_each_commit_leaves_and_keeps_every_row(db_path):
     """Reads pay per row group: a 50,000-item session left ~900 a table, and Costs' scans of api_calls took ~1 s."""
+    store = Store(db_path, vacuum_every=0)  # no write merges: the file compaction is for
     _small_commits(store)
     before = store.query("SELECT count(*), sum(seq), max(seq) FROM events")
-    assert _row_groups(store, "events") >= 30  # the ticks' checkpoints merge nothing (max_vacuum_tasks = 0)
+    assert _row_groups(store, "events") >= 30
     store.compact()
     assert _row_groups(store, "events") == 1
     assert store.query("SELECT count(*), sum(seq), max(seq) FROM events") == before
@@ -225,7 +244,7 @@ def test_the_engine_compacts_in_a_child_process_beside_it(tmp_path):
 
     from engine.store.compact import compact_aside
 
-    store = Store(tmp_path / "studio.duckdb")
+    store = Store(tmp_path / "studio.duckdb", vacuum_every=0)
     _small_commits(store)
     assert _row_groups(store, "events") >= 30
     assert asyncio.run(compact_aside(store.path)) is True

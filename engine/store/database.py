@@ -34,6 +34,13 @@ _HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\
 
 
 MAX_VACUUM_TASKS = 0
+# Every transaction here ends in a checkpoint (the file is detached) and leaves a small row group in each table it
+# wrote. With no vacuum at all, the next read-write connection with DuckDB's defaults merged them: a user's own
+# script then held the file 2-3x longer (65-115 ms against 27-41 ms after 40 ticks) while the engine's next tick
+# waited (bench/events.py, persist lag p99 0.56-0.91 s). One task in every checkpoint kept that away but at 50,000
+# items slowed the console past 2 s a page; two tasks in every fourth write do neither (docs/operations.md).
+VACUUM_EVERY_WRITES = 4
+VACUUM_TASKS = 2
 ALLOCATOR_FLUSH_THRESHOLD = "8MB"
 # A DuckDB instance keeps a little of every file it attached (~1 KB an attach, ~5 KB a write that adds a row
 # group; measured with mallinfo on a 10,000-item file), so a process attaching every tick grew by tens of MB over
@@ -85,8 +92,10 @@ class Store:
 
     def __init__(self, path: str | os.PathLike, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
                  memory_limit: str | None = None, renew_every: int = RENEW_CONNECTION_EVERY,
-                 spill_directory: str | os.PathLike | None = None):
+                 spill_directory: str | os.PathLike | None = None, vacuum_every: int = VACUUM_EVERY_WRITES):
         self.path = Path(path)
+        self.vacuum_every = vacuum_every  # 0: no write vacuums (tests that need the fragmented file)
+        self._writes = 0
         self._spill_directory = Path(spill_directory) if spill_directory else None
         self.lock_timeout = lock_timeout
         self.memory_limit = memory_limit
@@ -128,9 +137,31 @@ class Store:
 
     # -- public API -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def write(self, *, vacuum_tasks: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One read-write transaction. ``vacuum_tasks``: the row-group merges a table its checkpoint may run; by
+        default ``VACUUM_TASKS`` every ``vacuum_every``-th write, none otherwise. Nested, it joins the open one."""
+        with self._lock:
+            if self._depth:  # e.g. a tick handler calling store.execute: the outer transaction checkpoints
+                with self._transaction() as con:
+                    yield con
+                return
+            self._writes += 1
+            if vacuum_tasks is None:
+                vacuum_tasks = VACUUM_TASKS if self.vacuum_every and self._writes % self.vacuum_every == 0 \
+                    else MAX_VACUUM_TASKS
+            if vacuum_tasks != MAX_VACUUM_TASKS:
+                self._con.execute(f"SET max_vacuum_tasks = {vacuum_tasks}")
+            try:
+                with self._transaction() as con:
+                    yield con
+            finally:
+                if vacuum_tasks != MAX_VACUUM_TASKS:  # (on a renewed connection too: it is already so)
+                    self._con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with self._attached(read_only=False) as con:
-            if self._in_write:  # e.g. a tick handler calling store.execute: join the open transaction
+            if self._in_write:
                 yield con
                 return
             con.execute("BEGIN TRANSACTION")
@@ -182,19 +213,14 @@ class Store:
                 return []
 
     def compact(self) -> None:
-        """Merge the small row groups the ticks leave behind (vacuum is off in their checkpoints), in two short
+        """Merge the small row groups the ticks leave behind (most of their checkpoints merge none), in two short
         write transactions: the second's checkpoint vacuums every table. A scan pays per row group, and a
-        50,000-item session left ~900 in each of events, api_calls and proposals: after this a console page's
-        reads of them take ~10x less (engine/store/compact.py runs it beside the engine)."""
-        with self.write() as con:
+        50,000-item session with no merges in the ticks left ~900 in each of events, api_calls and proposals:
+        after this a console page's reads of them took ~10x less (engine/store/compact.py runs it beside the engine)."""
+        with self.write(vacuum_tasks=MAX_VACUUM_TASKS) as con:
             con.execute("INSERT OR REPLACE INTO _migrations VALUES (?, now())", [_COMPACT_MARK])
-        with self._lock:
-            self._con.execute(f"SET max_vacuum_tasks = {COMPACT_VACUUM_TASKS}")
-            try:
-                with self.write() as con:
-                    con.execute("DELETE FROM _migrations WHERE name = ?", [_COMPACT_MARK])
-            finally:
-                self._con.execute(f"SET max_vacuum_tasks = {MAX_VACUUM_TASKS}")
+        with self.write(vacuum_tasks=COMPACT_VACUUM_TASKS) as con:
+            con.execute("DELETE FROM _migrations WHERE name = ?", [_COMPACT_MARK])
 
     def close(self) -> None:
         with self._lock:
