@@ -4,10 +4,11 @@ Every tick commits a few rows per table and most ticks' checkpoints merge nothin
 a few: merging all in the tick made checkpoints take seconds and hundreds of MB, engine/store/database.py),
 so events, api_calls and proposals gather small row groups (~900 each after a 50,000-item session when no
 checkpoint merged), and a console page paid for every one of them on each read (Costs' five scans of
-api_calls: ~1 s; after a compaction, ~0.1 s). ``Store.compact`` merges them. The engine runs it every few minutes and after each
-session (engine/process/runtime.py), in a child process so that what the vacuum reads and writes (~100
-MB at 50,000 items) is never the engine's resident set, and off the ticker: the ticker waits on the file
-lock for those seconds as for any other writer, its events kept in memory and the journal.
+api_calls: ~1 s; after a compaction, ~0.1 s). ``Store.compact`` merges them. The engine runs it every few
+minutes and after each session (engine/process/runtime.py), in a child process so that what the vacuum
+reads and writes (~100 MB at 50,000 items) is never the engine's resident set, and off the ticker: the
+ticker waits on the file lock for those seconds as for any other writer, its events kept in memory and the
+journal.
 """
 from __future__ import annotations
 
